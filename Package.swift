@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "resolverd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "resolverd", targets: ["ResolverDaemon"]),
+        .library(name: "PGClient", targets: ["PGClient"]),
+        .library(name: "Crypto", targets: ["Crypto"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, hidden behind system-library targets.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CEventPoll"),
+
+        .target(
+            name: "PGClient",
+            dependencies: [
+                "CLibPQ",
+                "CEventPoll",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "Crypto", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(
+            name: "Connectors",
+            dependencies: ["PGClient", "Crypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(name: "RefreshScheduler", dependencies: ["Connectors"], swiftSettings: strict),
+        .executableTarget(
+            name: "ResolverDaemon",
+            dependencies: [
+                "PGClient", "Crypto", "Connectors", "RefreshScheduler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Benchmarks: release-mode programs driven by scripts/bench.
+        .executableTarget(
+            name: "PGClientBench",
+            dependencies: ["PGClient", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/PGClientBench",
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "CryptoBench", dependencies: ["Crypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
+
+        .testTarget(
+            name: "PGClientTests",
+            dependencies: [
+                "PGClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,292 @@
+public import Logging
+import NIOConcurrencyHelpers
+public import ServiceLifecycle
+
+/// A pool of connections, run as a `Service`: it opens up to `maxConnections`, hands them out one task at a
+/// time, drops broken ones, and in `run()` keeps the minimum open and closes idle ones.
+public final class PGConnectionPool: Service, Sendable {
+    public let configuration: PGPoolConfiguration
+    private let connection: PGConnectionConfiguration
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<PGConnection, any Error>
+    }
+
+    private struct State {
+        var idle: [PGConnection] = []
+        /// Open connections plus those being opened.
+        var total = 0
+        var leased = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var isClosed = false
+    }
+
+    /// A snapshot of the pool's counters, for metrics.
+    public struct Statistics: Sendable, Equatable {
+        public var open: Int
+        public var idle: Int
+        public var inUse: Int
+        public var waiting: Int
+    }
+
+    public init(configuration: PGPoolConfiguration, logger: Logger = Logger(label: "resolverd.pg")) {
+        precondition(configuration.maxConnections >= 1 && configuration.minConnections <= configuration.maxConnections)
+        self.configuration = configuration
+        self.connection = configuration.effectiveConnection
+        self.logger = logger
+    }
+
+    public var statistics: Statistics {
+        state.withLockedValue { Statistics(open: $0.total, idle: $0.idle.count, inUse: $0.leased, waiting: $0.waiters.count) }
+    }
+
+    // MARK: Leasing
+
+    /// Runs `body` with a connection of its own, returned to the pool afterwards.
+    public func withConnection<R>(_ body: (PGConnection) async throws -> R) async throws -> R {
+        let connection = try await lease()
+        do {
+            let result = try await body(connection)
+            release(connection)
+            return result
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Runs one statement on a pooled connection.
+    public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
+        let connection = try await lease()
+        do {
+            let rows = try await connection.query(query, timeout: timeout)
+            release(connection)
+            return rows
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` in a transaction on a pooled connection: COMMIT when it returns, ROLLBACK when it throws
+    /// or the task is cancelled.
+    public func withTransaction<R>(_ body: (PGConnection) async throws -> R) async throws -> R {
+        try await withConnection { connection in try await connection.withTransaction(body) }
+    }
+
+    private enum Decision {
+        case use(PGConnection)
+        case connect
+        case wait
+        case fail(PGError)
+    }
+
+    /// Takes an idle usable connection or a slot to open one. Lock held.
+    private static func decide(_ state: inout State, max: Int, discarded: inout [PGConnection]) -> Decision {
+        if state.isClosed { return .fail(PGError(.poolClosed, message: "the connection pool is shut down")) }
+        while let candidate = state.idle.popLast() {
+            if candidate.isUsable {
+                state.leased += 1
+                return .use(candidate)
+            }
+            state.total -= 1
+            discarded.append(candidate)
+        }
+        if state.total < max {
+            state.total += 1
+            state.leased += 1
+            return .connect
+        }
+        return .wait
+    }
+
+    private func lease() async throws -> PGConnection {
+        var discarded: [PGConnection] = []
+        let decision = state.withLockedValue { Self.decide(&$0, max: configuration.maxConnections, discarded: &discarded) }
+        discarded.forEach { $0.close() }
+        switch decision {
+        case .use(let connection): return try await checkedIfStale(connection)
+        case .connect: return try await openForLease()
+        case .fail(let error): throw error
+        case .wait: return try await waitForConnection()
+        }
+    }
+
+    /// A connection idle for longer than the health-check interval answers `SELECT 1` before it is used.
+    private func checkedIfStale(_ connection: PGConnection) async throws -> PGConnection {
+        guard connection.lastUsed.duration(to: .now) > configuration.healthCheckInterval else { return connection }
+        do {
+            try await connection.execute(unsafeSQL: "SELECT 1")
+            return connection
+        } catch {
+            release(connection)
+            return try await lease()
+        }
+    }
+
+    private func openForLease() async throws -> PGConnection {
+        do {
+            return try await PGConnection.connect(connection)
+        } catch {
+            let (waiters, failed) = state.withLockedValue { state -> ([Waiter], Bool) in
+                state.total -= 1
+                state.leased -= 1
+                // Nothing open could come back to the waiters: let them hear the real problem now.
+                guard state.total == 0 else { return ([], false) }
+                defer { state.waiters = [] }
+                return (state.waiters, true)
+            }
+            if failed { waiters.forEach { $0.continuation.resume(throwing: error) } }
+            logger.warning("database connection failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    private func waitForConnection() async throws -> PGConnection {
+        let id = state.withLockedValue { state in
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+        let timeout = configuration.acquireTimeout
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            self?.failWaiter(id, PGError(.poolExhausted, message: "no database connection became free within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                var discarded: [PGConnection] = []
+                let decision = state.withLockedValue { state in
+                    let decision = Self.decide(&state, max: configuration.maxConnections, discarded: &discarded)
+                    if case .wait = decision { state.waiters.append(Waiter(id: id, continuation: continuation)) }
+                    return decision
+                }
+                discarded.forEach { $0.close() }
+                switch decision {
+                case .use(let connection): continuation.resume(returning: connection)
+                case .fail(let error): continuation.resume(throwing: error)
+                case .wait: break
+                case .connect:
+                    Task { [self] in
+                        do { continuation.resume(returning: try await openForLease()) } catch { continuation.resume(throwing: error) }
+                    }
+                }
+            }
+        } onCancel: {
+            failWaiter(id, PGError(.cancelled, message: "the task was cancelled while waiting for a connection"))
+        }
+    }
+
+    private func failWaiter(_ id: UInt64, _ error: PGError) {
+        let waiter = state.withLockedValue { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    /// Returns a leased connection: to a waiter, to the idle list, or closed if it is broken or mid-transaction.
+    private func release(_ connection: PGConnection) {
+        let reusable = connection.isUsable && connection.isIdleOutsideTransaction
+        connection.lastUsed = .now
+        enum Next {
+            case none
+            case hand(Waiter)
+            case close
+            case closeAndOpen(Waiter)
+        }
+        let next = state.withLockedValue { state -> Next in
+            state.leased -= 1
+            if !reusable || state.isClosed {
+                state.total -= 1
+                guard !state.isClosed, !state.waiters.isEmpty else { return .close }
+                state.total += 1
+                state.leased += 1
+                return .closeAndOpen(state.waiters.removeFirst())
+            }
+            if !state.waiters.isEmpty {
+                state.leased += 1
+                return .hand(state.waiters.removeFirst())
+            }
+            state.idle.append(connection)
+            return .none
+        }
+        switch next {
+        case .none: break
+        case .hand(let waiter): waiter.continuation.resume(returning: connection)
+        case .close: connection.close()
+        case .closeAndOpen(let waiter):
+            connection.close()
+            Task { [self] in
+                do { waiter.continuation.resume(returning: try await openForLease()) } catch { waiter.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    // MARK: Service
+
+    /// Keeps the minimum open and closes idle connections until graceful shutdown, then closes the pool.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.maintain()
+                try? await Task.sleep(for: self.configuration.maintenanceInterval)
+            }
+        }
+        await shutdown()
+    }
+
+    /// One maintenance pass: close connections idle past the timeout, open up to the minimum.
+    func maintain() async {
+        let now = ContinuousClock.now
+        let (expired, missing) = state.withLockedValue { state -> ([PGConnection], Int) in
+            guard !state.isClosed else { return ([], 0) }
+            var expired: [PGConnection] = []
+            state.idle.removeAll { connection in
+                let stale = !connection.isUsable
+                    || (state.total - expired.count > configuration.minConnections
+                        && connection.lastUsed.duration(to: now) > configuration.idleTimeout)
+                if stale { expired.append(connection) }
+                return stale
+            }
+            state.total -= expired.count
+            let missing = max(0, configuration.minConnections - state.total)
+            state.total += missing
+            return (expired, missing)
+        }
+        expired.forEach { $0.close() }
+        for _ in 0..<missing {
+            do {
+                let connection = try await PGConnection.connect(connection)
+                state.withLockedValue { $0.leased += 1 }
+                release(connection)
+            } catch {
+                state.withLockedValue { $0.total -= 1 }
+                logger.warning("database connection failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Refuses new leases, fails waiters, closes idle connections, and waits (up to 10 s) for leased ones.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLockedValue { state -> ([PGConnection], [Waiter]) in
+            state.isClosed = true
+            defer {
+                state.total -= state.idle.count
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
+        }
+        idle.forEach { $0.close() }
+        waiters.forEach { $0.continuation.resume(throwing: PGError(.poolClosed, message: "the connection pool is shut down")) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while state.withLockedValue({ $0.leased > 0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

@@ -1,0 +1,68 @@
+public import Logging
+
+/// What a listener reports.
+public enum PGListenerEvent: Sendable, Hashable {
+    /// LISTEN is in place, at first and again after every reconnect: anything sent while the listener was
+    /// disconnected was missed, so consumers that cache should start afresh.
+    case listening
+    case notification(PGNotification)
+}
+
+/// Receives NOTIFY messages on a dedicated connection, reconnecting and listening again after the server
+/// restarts or the connection drops.
+public struct PGListener: Sendable {
+    public var configuration: PGConnectionConfiguration
+    public var logger: Logger
+    /// The first wait before reconnecting; it doubles on each failure up to `maximumBackoff`.
+    public var initialBackoff: Duration = .milliseconds(100)
+    public var maximumBackoff: Duration = .seconds(5)
+
+    public init(configuration: PGConnectionConfiguration, logger: Logger = Logger(label: "resolverd.pg.listen")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Events for `channels` until the consumer stops iterating (or its task is cancelled).
+    public func events(channels: [String]) -> AsyncStream<PGListenerEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: PGListenerEvent.self, bufferingPolicy: .bufferingNewest(65_536))
+        let listener = self
+        let task = Task {
+            await listener.listen(channels: channels, into: continuation)
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    private func listen(channels: [String], into continuation: AsyncStream<PGListenerEvent>.Continuation) async {
+        var backoff = initialBackoff
+        while !Task.isCancelled {
+            do {
+                let connection = try await PGConnection.connect(configuration)
+                connection.setNotificationHandler { continuation.yield(.notification($0)) }
+                let statement = channels.map { "LISTEN " + PGQuery.quoteIdentifier($0) }.joined(separator: "; ")
+                try await connection.execute(unsafeSQL: statement)
+                continuation.yield(.listening)
+                backoff = initialBackoff
+                await withTaskCancellationHandler {
+                    await connection.waitUntilClosed()
+                } onCancel: {
+                    connection.close()
+                }
+                connection.close()
+                if !Task.isCancelled { logger.warning("notification connection lost; reconnecting") }
+            } catch {
+                logger.warning("notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, maximumBackoff)
+            }
+        }
+    }
+}
+
+extension PGConnectionPool {
+    /// Sends a notification on `channel` (through `pg_notify`, so the payload is a bound parameter).
+    public func notify(channel: String, payload: String) async throws {
+        _ = try await query("SELECT pg_notify(\(channel), \(payload))")
+    }
+}

@@ -1,0 +1,118 @@
+import CLibCrypto
+
+/// An `EVP_CIPHER_CTX` keyed once for AES-256-GCM in one direction; per message only the IV is set.
+///
+/// A plain handle rather than a class: `GCMContextPool` owns and frees it, and skipping reference counting
+/// keeps the per-message cost close to the bare C calls.
+struct GCMContext {
+    enum Direction: Sendable { case encrypt, decrypt }
+
+    static let nonceByteCount = 12
+    static let tagByteCount = 16
+    /// EVP update calls take an `int` length; larger inputs are fed in pieces.
+    private static let maxChunk = 1 << 30
+
+    let handle: OpaquePointer
+
+    init(handle: OpaquePointer) { self.handle = handle }
+
+    /// Allocates and keys a context; the caller owns it and must `free()` it.
+    init(key: UnsafeRawBufferPointer, direction: Direction) throws {
+        guard key.count == 32, let keyBytes = key.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            throw CryptoError(.invalidKeySize, detail: "AES-256-GCM needs a 32-byte key, got \(key.count)")
+        }
+        guard let handle = EVP_CIPHER_CTX_new() else { throw CryptoError.openSSL("EVP_CIPHER_CTX_new") }
+        self.handle = handle
+        let cipher = Algorithms.shared.aes256GCM
+        let ok =
+            switch direction {
+            case .encrypt: EVP_EncryptInit_ex(handle, cipher, nil, keyBytes, nil)
+            case .decrypt: EVP_DecryptInit_ex(handle, cipher, nil, keyBytes, nil)
+            }
+        guard ok == 1 else {
+            EVP_CIPHER_CTX_free(handle)
+            throw CryptoError.openSSL("EVP_CipherInit_ex")
+        }
+    }
+
+    /// Frees the context; EVP_CIPHER_CTX_free wipes the expanded key schedule.
+    func free() { EVP_CIPHER_CTX_free(handle) }
+
+    /// Encrypts `plaintext` into `ciphertext` (same length) and writes the 16-byte tag.
+    func seal(
+        nonce: UnsafeRawPointer, plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+        ciphertext: UnsafeMutableRawPointer, tag: UnsafeMutableRawPointer
+    ) throws {
+        guard EVP_EncryptInit_ex(handle, nil, nil, nil, nonce.assumingMemoryBound(to: UInt8.self)) == 1 else {
+            throw CryptoError.openSSL("EVP_EncryptInit_ex")
+        }
+        var written: Int32 = 0
+        try feedAAD(aad, encrypt: true)
+        var offset = 0
+        if let input = plaintext.baseAddress {
+            while offset < plaintext.count {
+                let chunk = min(plaintext.count - offset, Self.maxChunk)
+                guard
+                    EVP_EncryptUpdate(
+                        handle, (ciphertext + offset).assumingMemoryBound(to: UInt8.self), &written,
+                        (input + offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1
+                else { throw CryptoError.openSSL("EVP_EncryptUpdate") }
+                offset += Int(written)
+            }
+        }
+        guard EVP_EncryptFinal_ex(handle, (ciphertext + offset).assumingMemoryBound(to: UInt8.self), &written) == 1 else {
+            throw CryptoError.openSSL("EVP_EncryptFinal_ex")
+        }
+        guard resolverd_gcm_get_tag(handle, tag.assumingMemoryBound(to: UInt8.self), Int32(Self.tagByteCount)) == 1 else {
+            throw CryptoError.openSSL("EVP_CTRL_AEAD_GET_TAG")
+        }
+    }
+
+    /// Decrypts into `plaintext` (same length as `ciphertext`); throws `authenticationFailure` when the tag fails.
+    /// On any throw the caller must wipe `plaintext`.
+    func open(
+        nonce: UnsafeRawPointer, ciphertext: UnsafeRawBufferPointer, tag: UnsafeRawPointer, aad: UnsafeRawBufferPointer,
+        plaintext: UnsafeMutableRawPointer
+    ) throws {
+        guard EVP_DecryptInit_ex(handle, nil, nil, nil, nonce.assumingMemoryBound(to: UInt8.self)) == 1 else {
+            throw CryptoError.openSSL("EVP_DecryptInit_ex")
+        }
+        var written: Int32 = 0
+        try feedAAD(aad, encrypt: false)
+        var offset = 0
+        if let input = ciphertext.baseAddress {
+            while offset < ciphertext.count {
+                let chunk = min(ciphertext.count - offset, Self.maxChunk)
+                guard
+                    EVP_DecryptUpdate(
+                        handle, (plaintext + offset).assumingMemoryBound(to: UInt8.self), &written,
+                        (input + offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1
+                else { throw CryptoError.openSSL("EVP_DecryptUpdate") }
+                offset += Int(written)
+            }
+        }
+        guard resolverd_gcm_set_tag(handle, tag.assumingMemoryBound(to: UInt8.self), Int32(Self.tagByteCount)) == 1 else {
+            throw CryptoError.openSSL("EVP_CTRL_AEAD_SET_TAG")
+        }
+        guard EVP_DecryptFinal_ex(handle, (plaintext + offset).assumingMemoryBound(to: UInt8.self), &written) == 1 else {
+            OpenSSLErrorQueue.clear()
+            throw CryptoError(.authenticationFailure)
+        }
+    }
+
+    private func feedAAD(_ aad: UnsafeRawBufferPointer, encrypt: Bool) throws {
+        guard let base = aad.baseAddress else { return }
+        var written: Int32 = 0
+        var offset = 0
+        while offset < aad.count {
+            let chunk = min(aad.count - offset, Self.maxChunk)
+            let input = (base + offset).assumingMemoryBound(to: UInt8.self)
+            let ok =
+                encrypt
+                ? EVP_EncryptUpdate(handle, nil, &written, input, Int32(chunk))
+                : EVP_DecryptUpdate(handle, nil, &written, input, Int32(chunk))
+            guard ok == 1 else { throw CryptoError.openSSL("EVP_CipherUpdate(aad)") }
+            offset += chunk
+        }
+    }
+}

@@ -39,6 +39,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "PGLocalCluster",
+            dependencies: ["PGClient", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .target(name: "Crypto", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(
             name: "Connectors",
@@ -49,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [
-                "PGClient", "Crypto", "Connectors", "RefreshScheduler",
+                "PGClient", "PGLocalCluster", "Crypto", "Connectors", "RefreshScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -60,22 +65,32 @@ let package = Package(
         // Benchmarks: release-mode programs driven by scripts/bench.
         .executableTarget(
             name: "PGClientBench",
-            dependencies: ["PGClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PGClient", "PGLocalCluster", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/PGClientBench",
             swiftSettings: strict
         ),
         .executableTarget(name: "CryptoBench", dependencies: ["Crypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
 
+        // Shared by the integration tests: the test database from the environment, a schema per test,
+        // private clusters for tests that restart the server.
+        .target(
+            name: "PGTestSupport",
+            dependencies: ["PGClient", "PGLocalCluster", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PGTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PGClientTests",
             dependencies: [
                 "PGClient",
+                "PGLocalCluster",
+                "PGTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient"], swiftSettings: strict),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "PGTestSupport"], swiftSettings: strict),
     ]
 )

@@ -77,6 +77,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             PQfinish(handle)
             throw PGError(.connectionFailed, message: message)
         }
+        // Server notices ("relation already exists, skipping") would go to stderr; they may quote values.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         guard PQsetnonblocking(handle, 1) == 0 else {
             PQfinish(handle)
             throw PGError(.connectionFailed, message: "could not put the connection in non-blocking mode")

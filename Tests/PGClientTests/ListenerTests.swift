@@ -1,0 +1,74 @@
+import Foundation
+import PGClient
+import PGTestSupport
+import Testing
+
+/// Gathers a listener's events so a test can wait for one with a deadline instead of hanging.
+actor EventCollector {
+    private(set) var events: [PGListenerEvent] = []
+
+    init(_ stream: AsyncStream<PGListenerEvent>) {
+        Task { await self.consume(stream) }
+    }
+
+    private func consume(_ stream: AsyncStream<PGListenerEvent>) async {
+        for await event in stream { events.append(event) }
+    }
+
+    /// Waits up to `timeout` for an event after position `from` that satisfies `match`; returns its position.
+    func waitFor(after from: Int = -1, timeout: Duration = .seconds(5), _ match: (PGListenerEvent) -> Bool) async -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let index = events.indices.first(where: { $0 > from && match(events[$0]) }) { return index }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+}
+
+func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bool {
+    { event in
+        if case .notification(let note) = event { return note.channel == channel && note.payload == payload }
+        return false
+    }
+}
+
+@Suite(.enabled(if: TestDatabase.isConfigured)) struct ListenerTests {
+    @Test func deliversNotifications() async throws {
+        try await TestDatabase.withSchema { pool, configuration in
+            let channel = "chan_\(UUID().uuidString.prefix(6))"
+            let collector = EventCollector(PGListener(configuration: configuration).events(channels: [channel, "other"]))
+            let listening = try #require(await collector.waitFor { $0 == .listening })
+            try await pool.notify(channel: channel, payload: "ct_1 'quoted' ü")
+            try await pool.notify(channel: "other", payload: "")
+            let first = try #require(await collector.waitFor(after: listening, isNotification(channel: channel, payload: "ct_1 'quoted' ü")))
+            #expect(await collector.waitFor(after: first, isNotification(channel: "other", payload: "")) != nil)
+        }
+    }
+
+    @Test func keepsDeliveringAfterTheServerRestarts() async throws {
+        try await TestDatabase.withPrivateCluster { cluster in
+            var listener = PGListener(configuration: cluster.connectionConfiguration)
+            listener.initialBackoff = .milliseconds(50)
+            let collector = EventCollector(listener.events(channels: ["changes"]))
+            let listening = try #require(await collector.waitFor { $0 == .listening })
+            let pool = PGConnectionPool(configuration: PGPoolConfiguration(connection: cluster.connectionConfiguration))
+            defer { Task { await pool.shutdown() } }
+            try await pool.notify(channel: "changes", payload: "before")
+            let before = try #require(await collector.waitFor(after: listening, isNotification(channel: "changes", payload: "before")))
+
+            try await cluster.restart()
+            // The listener says it listens again, so a cache knows to start afresh.
+            let again = try #require(await collector.waitFor(after: before, timeout: .seconds(10)) { $0 == .listening })
+            var sent = false
+            for _ in 0..<10 where !sent {
+                do {
+                    try await pool.notify(channel: "changes", payload: "after")
+                    sent = true
+                } catch let error as PGError where error.isRetryable {}
+            }
+            #expect(sent)
+            #expect(await collector.waitFor(after: again, isNotification(channel: "changes", payload: "after")) != nil)
+        }
+    }
+}

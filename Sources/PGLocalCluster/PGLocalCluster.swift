@@ -112,6 +112,21 @@ public struct PGLocalCluster: Sendable {
         try await Self.processThreads.runIfActive(work)
     }
 
+    /// True when this cluster's server is running (`pg_ctl status`).
+    public func isRunning() async throws -> Bool {
+        guard isInitialized else { return false }
+        let path = binDirectory.appendingPathComponent("pg_ctl").path
+        let arguments = ["status", "-D", dataPath]
+        let command = runAsUser.map { ("/sbin/runuser", ["-u", $0, "--", path] + arguments) } ?? (path, arguments)
+        let directory = options.dataDirectory.path
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            Self.processThreads.submit { _ in
+                continuation.resume(with: Result { try ChildProcess.run(command.0, command.1, directory: directory).status })
+            }
+        }
+        return status == 0
+    }
+
     /// Removes everything under the data directory. The cluster must be stopped.
     public func destroy() throws {
         try FileManager.default.removeItem(at: options.dataDirectory)

@@ -1,0 +1,16 @@
+public import PGClient
+
+/// resolverd's database schema, as versioned migrations applied by `resolverd migrate`.
+///
+/// A migration, once released, is never edited: add a new version instead (the migrator reports an edited
+/// one as `modified`).
+public enum ConnectorsSchema {
+    public static let migrations: [PGMigration] = [
+        Migration0001Initial.migration
+    ]
+
+    /// The migrator for this schema.
+    public static func migrator() -> PGMigrator {
+        PGMigrator(migrations: migrations)
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Logging
+import PGClient
+import PGLocalCluster
+
+/// Opens the configured database, or the embedded development cluster, for the length of a command.
+enum DatabaseHandle {
+    static func with<R>(settings: DaemonSettings, logger: Logger, _ body: (PGConnectionPool) async throws -> R) async throws -> R {
+        var startedCluster: PGLocalCluster?
+        let connection: PGConnectionConfiguration
+        if let configured = settings.database {
+            connection = configured
+        } else {
+            let cluster = try PGLocalCluster(options: PGLocalCluster.Options(dataDirectory: settings.dataDirectory))
+            if try await !cluster.isRunning() {
+                logger.notice("starting the embedded development PostgreSQL", metadata: ["data_dir": "\(settings.dataDirectory.path)"])
+                try await cluster.start()
+                startedCluster = cluster
+            }
+            connection = cluster.connectionConfiguration
+        }
+        var configuration = PGPoolConfiguration(connection: connection)
+        configuration.minConnections = 0
+        configuration.maxConnections = 2
+        let pool = PGConnectionPool(configuration: configuration, logger: logger)
+        do {
+            let result = try await body(pool)
+            await pool.shutdown()
+            try await startedCluster?.stop()
+            return result
+        } catch {
+            await pool.shutdown()
+            try? await startedCluster?.stop()
+            throw error
+        }
+    }
+}

@@ -2,19 +2,31 @@ import CLibCrypto
 
 /// An `EVP_CIPHER_CTX` keyed once for AES-256-GCM in one direction; per message only the IV is set.
 ///
-/// A plain handle rather than a class: `GCMContextPool` owns and frees it, and skipping reference counting
-/// keeps the per-message cost close to the bare C calls.
+/// A plain pointer rather than a class: `GCMContextPool` owns and frees it, and skipping reference counting
+/// keeps the per-message cost close to the bare C calls. Encrypt contexts carry their own 4 KiB batch of
+/// CSPRNG output for nonces: a context is only ever used by the one task that checked it out, so nonces are
+/// drawn without taking a lock.
 struct GCMContext {
     enum Direction: Sendable { case encrypt, decrypt }
+
+    struct State {
+        let handle: OpaquePointer
+        /// Encrypt contexts only; bytes before `nonceOffset` are already wiped.
+        let nonceBatch: UnsafeMutableRawPointer?
+        var nonceOffset: Int
+    }
 
     static let nonceByteCount = 12
     static let tagByteCount = 16
     /// EVP update calls take an `int` length; larger inputs are fed in pieces.
     private static let maxChunk = 1 << 30
 
-    let handle: OpaquePointer
+    let state: UnsafeMutablePointer<State>
+    var handle: OpaquePointer { state.pointee.handle }
 
-    init(handle: OpaquePointer) { self.handle = handle }
+    init(bits: UInt) { state = UnsafeMutablePointer(bitPattern: bits)! }
+
+    var bits: UInt { UInt(bitPattern: state) }
 
     /// Allocates and keys a context; the caller owns it and must `free()` it.
     init(key: UnsafeRawBufferPointer, direction: Direction) throws {
@@ -22,7 +34,6 @@ struct GCMContext {
             throw CryptoError(.invalidKeySize, detail: "AES-256-GCM needs a 32-byte key, got \(key.count)")
         }
         guard let handle = EVP_CIPHER_CTX_new() else { throw CryptoError.openSSL("EVP_CIPHER_CTX_new") }
-        self.handle = handle
         let cipher = Algorithms.shared.aes256GCM
         let ok =
             switch direction {
@@ -33,10 +44,38 @@ struct GCMContext {
             EVP_CIPHER_CTX_free(handle)
             throw CryptoError.openSSL("EVP_CipherInit_ex")
         }
+        let batch: UnsafeMutableRawPointer? =
+            direction == .encrypt ? UnsafeMutableRawPointer.allocate(byteCount: SecureRandom.batchSize, alignment: 16) : nil
+        state = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        state.initialize(to: State(handle: handle, nonceBatch: batch, nonceOffset: SecureRandom.batchSize))
     }
 
-    /// Frees the context; EVP_CIPHER_CTX_free wipes the expanded key schedule.
-    func free() { EVP_CIPHER_CTX_free(handle) }
+    /// Frees the context: EVP_CIPHER_CTX_free wipes the expanded key schedule, unused nonce bytes are wiped here.
+    func free() {
+        EVP_CIPHER_CTX_free(state.pointee.handle)
+        if let batch = state.pointee.nonceBatch {
+            OPENSSL_cleanse(batch, SecureRandom.batchSize)
+            batch.deallocate()
+        }
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    /// Writes a fresh random nonce from this context's batch, refilling it from `RAND_bytes` when spent.
+    func writeRandomNonce(to destination: UnsafeMutableRawPointer) throws {
+        guard let batch = state.pointee.nonceBatch else {
+            try SecureRandom.fill(UnsafeMutableRawBufferPointer(start: destination, count: Self.nonceByteCount))
+            return
+        }
+        var offset = state.pointee.nonceOffset
+        if SecureRandom.batchSize - offset < Self.nonceByteCount {
+            try SecureRandom.direct(batch, count: SecureRandom.batchSize)
+            offset = 0
+        }
+        destination.copyMemory(from: batch + offset, byteCount: Self.nonceByteCount)
+        OPENSSL_cleanse(batch + offset, Self.nonceByteCount)
+        state.pointee.nonceOffset = offset + Self.nonceByteCount
+    }
 
     /// Encrypts `plaintext` into `ciphertext` (same length) and writes the 16-byte tag.
     func seal(

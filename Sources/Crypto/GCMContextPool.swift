@@ -3,15 +3,19 @@ import Synchronization
 
 /// Keyed GCM contexts for one key and direction, shared by concurrent tasks.
 ///
-/// A task checks a context out, uses it alone and returns it. The common single-task case takes the one
-/// context in `slot` with a single atomic exchange; under contention extra contexts wait in `spare`, and with
-/// none idle a new one is keyed (keying costs about as much as several seals, so a few are kept).
+/// A task checks a context out, uses it alone and returns it. The first context made becomes the primary: it
+/// lives in `slot`, is taken with one atomic exchange and put back with a plain release store (only its holder
+/// ever writes a non-zero value into `slot`, so no read-modify-write is needed). Tasks that find the slot empty
+/// use spare contexts from a locked list, keying new ones when none is idle (keying costs several seals, so up to
+/// `maxSpare` are kept).
 final class GCMContextPool: Sendable {
     private static let maxSpare = 16
 
     private let direction: GCMContext.Direction
-    /// The fast-path context as pointer bits; 0 when checked out or not yet made.
+    /// The primary context's pointer bits while idle; 0 while checked out or before it exists.
     private let slot = Atomic<UInt>(0)
+    /// The primary context's pointer bits once made; never changes afterwards.
+    private let primary = Atomic<UInt>(0)
     private let spare = Mutex<[UInt]>([])
 
     init(direction: GCMContext.Direction) {
@@ -19,10 +23,11 @@ final class GCMContextPool: Sendable {
     }
 
     deinit {
-        let bits = slot.load(ordering: .acquiring)
-        if bits != 0 { Self.context(bits).free() }
+        // No task can hold a context now (each holds the key storage that owns this pool), so the primary is idle.
+        let bits = primary.load(ordering: .acquiring)
+        if bits != 0 { GCMContext(bits: bits).free() }
         spare.withLock { contexts in
-            for bits in contexts { Self.context(bits).free() }
+            for bits in contexts { GCMContext(bits: bits).free() }
             contexts.removeAll()
         }
     }
@@ -31,28 +36,35 @@ final class GCMContextPool: Sendable {
     @inline(__always)
     func checkOut(key: UnsafeRawBufferPointer) throws -> GCMContext {
         let bits = slot.exchange(0, ordering: .acquiring)
-        if bits != 0 { return Self.context(bits) }
-        if let bits = spare.withLock({ $0.popLast() }) { return Self.context(bits) }
-        return try GCMContext(key: key, direction: direction)
+        if bits != 0 { return GCMContext(bits: bits) }
+        return try checkOutSpare(key: key)
     }
 
-    /// Returns a context after use; one that failed mid-operation should be passed to `discard` instead.
+    private func checkOutSpare(key: UnsafeRawBufferPointer) throws -> GCMContext {
+        if let bits = spare.withLock({ $0.popLast() }) { return GCMContext(bits: bits) }
+        let context = try GCMContext(key: key, direction: direction)
+        // The first context ever made becomes the primary; it is checked out right now, so `slot` stays 0.
+        _ = primary.compareExchange(expected: 0, desired: context.bits, ordering: .relaxed)
+        return context
+    }
+
+    /// Returns a context after use, also after a failure: every message starts by setting a fresh IV, which resets
+    /// the GCM state, so a context never carries anything from one message into the next.
     @inline(__always)
     func checkIn(_ context: GCMContext) {
-        let bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(context.handle)))
-        if slot.compareExchange(expected: 0, desired: bits, ordering: .releasing).exchanged { return }
+        if context.bits == primary.load(ordering: .relaxed) {
+            slot.store(context.bits, ordering: .releasing)
+        } else {
+            checkInSpare(context)
+        }
+    }
+
+    private func checkInSpare(_ context: GCMContext) {
         let kept = spare.withLock { contexts in
             guard contexts.count < Self.maxSpare else { return false }
-            contexts.append(bits)
+            contexts.append(context.bits)
             return true
         }
         if !kept { context.free() }
-    }
-
-    /// Frees a context whose state is unknown after an OpenSSL failure.
-    func discard(_ context: GCMContext) { context.free() }
-
-    private static func context(_ bits: UInt) -> GCMContext {
-        GCMContext(handle: OpaquePointer(bitPattern: bits)!)
     }
 }

@@ -1,63 +1,91 @@
 import CLibCrypto
 
-/// The seal and open paths shared by `AES.GCM` and `Keyring`: one output allocation, no intermediate copies,
-/// no generic closures (each would cost a runtime metadata lookup per message).
+/// The seal and open paths shared by `AES.GCM` and `Keyring`: one output array, no generic closures.
+///
+/// Small results are made by copying into a new array (sealed output from a stack buffer; ciphertext to open, then
+/// decrypted in place): on Linux `Array(unsafeUninitializedCapacity:)` takes an unspecialised path with a runtime
+/// metadata lookup that costs more than the copy (measured ~130 ns against ~80 ns, with a seal itself ~400 ns).
 enum GCMSealing {
+    /// Results up to this size go through a stack buffer.
+    static let stackLimit = 2048
+
     /// Returns prefix ‖ nonce ‖ ciphertext ‖ tag; the nonce is drawn from the CSPRNG unless given.
     static func seal(
         _ plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, key: SymmetricKeyStorage, nonce: AES.GCM.Nonce?,
         prefix: UnsafeRawBufferPointer
     ) throws -> [UInt8] {
+        let total = prefix.count + GCMContext.nonceByteCount + plaintext.count + GCMContext.tagByteCount
+        let pool = key.encryptContexts
+        let context = try pool.checkOut(key: key.bytes)
+        defer { pool.checkIn(context) }
+        if total <= stackLimit {
+            return try withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { buffer in
+                try sealInto(buffer.baseAddress!, context: context, plaintext: plaintext, aad: aad, nonce: nonce, prefix: prefix)
+                return Array(UnsafeRawBufferPointer(buffer))
+            }
+        } else {
+            return try [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+                try sealInto(buffer.baseAddress!, context: context, plaintext: plaintext, aad: aad, nonce: nonce, prefix: prefix)
+                initialized = total
+            }
+        }
+    }
+
+    private static func sealInto(
+        _ out: UnsafeMutableRawPointer, context: GCMContext, plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+        nonce: AES.GCM.Nonce?, prefix: UnsafeRawBufferPointer
+    ) throws {
         let nonceAt = prefix.count
         let ciphertextAt = nonceAt + GCMContext.nonceByteCount
         let tagAt = ciphertextAt + plaintext.count
-        let total = tagAt + GCMContext.tagByteCount
-        let pool = key.encryptContexts
-        let context = try pool.checkOut(key: key.bytes)
-        var failed = false
-        let result = try [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            let out = UnsafeMutableRawPointer(buffer.baseAddress!)
-            if prefix.count > 0 { out.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count) }
-            if let nonce {
-                nonce.copy(to: out + nonceAt)
-            } else {
-                try SecureRandom.fill(UnsafeMutableRawBufferPointer(start: out + nonceAt, count: GCMContext.nonceByteCount))
-            }
-            do {
-                try context.seal(nonce: out + nonceAt, plaintext: plaintext, aad: aad, ciphertext: out + ciphertextAt, tag: out + tagAt)
-            } catch {
-                failed = true
-                throw error
-            }
-            initialized = total
+        if prefix.count > 0 { out.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count) }
+        if let nonce {
+            nonce.copy(to: out + nonceAt)
+        } else {
+            try context.writeRandomNonce(to: out + nonceAt)
         }
-        if failed { pool.discard(context) } else { pool.checkIn(context) }
-        return result
+        try context.seal(nonce: out + nonceAt, plaintext: plaintext, aad: aad, ciphertext: out + ciphertextAt, tag: out + tagAt)
     }
 
-    /// Opens nonce ‖ ciphertext ‖ tag; the plaintext buffer is wiped before any error is thrown.
+    /// Opens nonce ‖ ciphertext ‖ tag; on failure the partial plaintext is wiped before the error is thrown.
     static func open(_ combined: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, key: SymmetricKeyStorage) throws -> [UInt8] {
         guard combined.count >= AES.GCM.SealedBox.overhead, let base = combined.baseAddress else {
             throw CryptoError(.malformedInput, detail: "sealed box shorter than nonce and tag")
         }
-        let ciphertextCount = combined.count - AES.GCM.SealedBox.overhead
-        let ciphertext = UnsafeRawBufferPointer(start: base + GCMContext.nonceByteCount, count: ciphertextCount)
-        let tag = base + GCMContext.nonceByteCount + ciphertextCount
+        let count = combined.count - AES.GCM.SealedBox.overhead
+        let ciphertext = UnsafeRawBufferPointer(start: base + GCMContext.nonceByteCount, count: count)
+        let tag = base + GCMContext.nonceByteCount + count
         let pool = key.decryptContexts
         let context = try pool.checkOut(key: key.bytes)
-        var reusable = true
-        defer { if reusable { pool.checkIn(context) } else { pool.discard(context) } }
-        return try [UInt8](unsafeUninitializedCapacity: max(ciphertextCount, 1)) { buffer, initialized in
-            let out = UnsafeMutableRawPointer(buffer.baseAddress!)
-            do {
-                try context.open(nonce: base, ciphertext: ciphertext, tag: tag, aad: aad, plaintext: out)
-            } catch {
-                OPENSSL_cleanse(out, ciphertextCount)
-                // A failed tag leaves the context reusable (the next IV resets it); anything else drops it.
-                reusable = (error as? CryptoError)?.code == .authenticationFailure
-                throw error
+        defer { pool.checkIn(context) }
+        if count <= stackLimit {
+            // Copy the ciphertext into the result and decrypt in place (GCM allows it): one copy, nothing to wipe
+            // but the result itself on failure.
+            var plaintext = Array(ciphertext)
+            try plaintext.withUnsafeMutableBytes { buffer in
+                try withUnsafeTemporaryAllocation(byteCount: 1, alignment: 1) { spare in
+                    // An empty message still needs somewhere for EVP's final call to point.
+                    let out = buffer.baseAddress ?? spare.baseAddress!
+                    do {
+                        try context.open(nonce: base, ciphertext: UnsafeRawBufferPointer(buffer), tag: tag, aad: aad, plaintext: out)
+                    } catch {
+                        OPENSSL_cleanse(out, count)
+                        throw error
+                    }
+                }
             }
-            initialized = ciphertextCount
+            return plaintext
+        } else {
+            return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                let out = UnsafeMutableRawPointer(buffer.baseAddress!)
+                do {
+                    try context.open(nonce: base, ciphertext: ciphertext, tag: tag, aad: aad, plaintext: out)
+                } catch {
+                    OPENSSL_cleanse(out, count)
+                    throw error
+                }
+                initialized = count
+            }
         }
     }
 }

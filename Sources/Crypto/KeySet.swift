@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An immutable set of keyring keys with one active; replaced whole on reload.
@@ -15,6 +15,9 @@ final class KeySet: Sendable {
 
     let entries: [Entry]
     let active: Entry
+    /// The active entry's parts, held directly so sealing reads them without copying an `Entry`.
+    let activeHeader: [UInt8]
+    let activeStorage: SymmetricKeyStorage
 
     init(keys: [String: SymmetricKey], activeKeyID: String?) throws {
         guard !keys.isEmpty else { throw CryptoError(.noKeys, detail: "no keys given") }
@@ -31,6 +34,8 @@ final class KeySet: Sendable {
             throw CryptoError(.noKeys, detail: "active key \(activeID) is not among the loaded keys")
         }
         self.active = active
+        activeHeader = active.header
+        activeStorage = active.key.storage
     }
 
     /// The key whose id matches `id`; a linear scan beats hashing a String for the handful of keys a keyring holds.

@@ -47,9 +47,9 @@ public final class Keyring: Sendable {
 
     @usableFromInline
     func sealBytes(_ plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws -> [UInt8] {
-        let active = current.active
-        return try active.header.withUnsafeBytes { header in
-            try GCMSealing.seal(plaintext, aad: aad, key: active.key.storage, nonce: nil, prefix: header)
+        let keys = current
+        return try keys.activeHeader.withUnsafeBytes { header in
+            try GCMSealing.seal(plaintext, aad: aad, key: keys.activeStorage, nonce: nil, prefix: header)
         }
     }
 

@@ -6,7 +6,7 @@ public struct CryptoError: Error, Sendable, CustomStringConvertible, CustomDebug
             case invalidKeySize, invalidNonceSize, malformedInput, authenticationFailure
             case randomFailure, openSSLFailure
             case unknownKeyID, truncatedValue, unsupportedVersion, invalidKeyID, noKeys
-            case keyDirectoryUnreadable, keyFilePermissions, keyFileLength, keyFileUnreadable, keyFileExists
+            case keyDirectoryUnreadable, keyFilePermissions, keyFileLength, keyFileEncoding, keyFileUnreadable, keyFileExists
             case invalidPEM, unsupportedKeyType, invalidSignature
         }
 
@@ -41,6 +41,8 @@ public struct CryptoError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let keyFilePermissions = Code(.keyFilePermissions)
         /// A key file does not hold 32 bytes (raw or base64).
         public static let keyFileLength = Code(.keyFileLength)
+        /// A key file is neither 32 raw bytes nor base64 text.
+        public static let keyFileEncoding = Code(.keyFileEncoding)
         /// A key file cannot be opened or read, or is not a regular file.
         public static let keyFileUnreadable = Code(.keyFileUnreadable)
         /// A new key file would overwrite an existing file.

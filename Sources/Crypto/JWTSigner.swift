@@ -58,8 +58,16 @@ public struct JWTRegisteredClaims: Encodable, Sendable {
         try container.encodeIfPresent(issuer, forKey: .iss)
         try container.encodeIfPresent(subject, forKey: .sub)
         try container.encodeIfPresent(audience, forKey: .aud)
-        try container.encodeIfPresent(issuedAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) }, forKey: .iat)
-        try container.encodeIfPresent(notBefore.map { Int64($0.timeIntervalSince1970.rounded(.down)) }, forKey: .nbf)
-        try container.encodeIfPresent(expiresAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) }, forKey: .exp)
+        try container.encodeIfPresent(try issuedAt.map(Self.numericDate), forKey: .iat)
+        try container.encodeIfPresent(try notBefore.map(Self.numericDate), forKey: .nbf)
+        try container.encodeIfPresent(try expiresAt.map(Self.numericDate), forKey: .exp)
+    }
+
+    /// Whole seconds since 1970, as RFC 7519 NumericDate; dates beyond Int64 are refused rather than trapping.
+    private static func numericDate(_ date: Date) throws -> Int64 {
+        guard let seconds = Int64(exactly: date.timeIntervalSince1970.rounded(.down)) else {
+            throw EncodingError.invalidValue(date, .init(codingPath: [], debugDescription: "date out of NumericDate range"))
+        }
+        return seconds
     }
 }

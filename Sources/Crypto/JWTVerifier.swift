@@ -79,12 +79,14 @@ public struct JWTVerifier: Sendable {
 
     private func check(_ payload: JWTPayload, now: TimeInterval) throws -> JWTClaims {
         if let exp = payload.exp {
-            guard now < exp + leeway else { throw JWTError(.expired, detail: "exp \(Int(exp)) + leeway \(Int(leeway))s <= now \(Int(now))") }
+            guard now < exp + leeway else {
+                throw JWTError(.expired, detail: "exp \(Self.seconds(exp)) + leeway \(Self.seconds(leeway))s <= now \(Self.seconds(now))")
+            }
         } else if requireExpiration {
             throw JWTError(.missingExpiration)
         }
         if let nbf = payload.nbf, now + leeway < nbf {
-            throw JWTError(.notYetValid, detail: "nbf \(Int(nbf)) > now \(Int(now)) + leeway \(Int(leeway))s")
+            throw JWTError(.notYetValid, detail: "nbf \(Self.seconds(nbf)) > now \(Self.seconds(now)) + leeway \(Self.seconds(leeway))s")
         }
         if let issuer, payload.iss != issuer { throw JWTError(.issuerMismatch) }
         if let audience, !payload.aud.contains(audience) { throw JWTError(.audienceMismatch) }
@@ -93,6 +95,12 @@ public struct JWTVerifier: Sendable {
             subject: subject, workspace: payload.workspace, issuer: payload.iss, audience: payload.aud,
             expiresAt: payload.exp.map(Date.init(timeIntervalSince1970:)), notBefore: payload.nbf.map(Date.init(timeIntervalSince1970:)),
             issuedAt: payload.iat.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// Whole seconds for a log line; claims are untrusted, so out-of-range values print as they are instead of trapping.
+    private static func seconds(_ value: Double) -> String {
+        if let whole = Int64(exactly: value.rounded(.down)) { return String(whole) }
+        return String(describing: value)
     }
 
     /// An algorithm name fit for a log line: short and plain, else a placeholder.

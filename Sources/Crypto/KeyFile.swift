@@ -46,9 +46,12 @@ enum KeyFile {
     static func decode(_ content: ArraySlice<UInt8>, path: String) throws -> SymmetricKey {
         if content.count == keyByteCount { return SymmetricKey(data: Array(content)) }
         let trimmed = content.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
+        guard !trimmed.isEmpty, trimmed.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            // Binary content (or nothing): a raw key of the wrong size.
+            throw CryptoError(.keyFileLength, path: path, detail: "a raw key is 32 bytes, this file has \(content.count)")
+        }
         guard var decoded = Base64.decode(trimmed, alphabet: .standard) else {
-            throw CryptoError(
-                .keyFileLength, path: path, detail: "neither 32 raw bytes nor base64 of 32 bytes (\(content.count) bytes)")
+            throw CryptoError(.keyFileEncoding, path: path, detail: "text that is not valid base64 (\(trimmed.count) characters)")
         }
         defer { wipe(&decoded) }
         guard decoded.count == keyByteCount else {

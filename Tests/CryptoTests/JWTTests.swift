@@ -58,7 +58,10 @@ struct JWTTests {
         defer { directory.remove() }
         try directory.write("input", Array((parts[0] + "." + parts[1]).utf8))
         try directory.write("sig", try #require(Base64URL.decode(parts[2])))
-        let output = try openssl(["dgst", "-sha256", "-verify", keys.rsaPublicPath, "-signature", directory.file("sig"), directory.file("input")])
+        let output = try openssl([
+            "dgst", "-sha256", "-verify", try keys.file(keys.rsaPublic, named: "rsa.pub", in: directory), "-signature", directory.file("sig"),
+            directory.file("input"),
+        ])
         #expect(String(decoding: output, as: UTF8.self).contains("Verified OK"))
     }
 
@@ -96,7 +99,10 @@ struct JWTTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try directory.write("input", Array(input.utf8))
-        try openssl(["dgst", "-sha256", "-sign", keys.ecPrivatePath, "-out", directory.file("sig"), directory.file("input")])
+        try openssl([
+            "dgst", "-sha256", "-sign", try keys.file(keys.ecPrivate, named: "ec.pem", in: directory), "-out", directory.file("sig"),
+            directory.file("input"),
+        ])
         let der = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory.file("sig"))))
         let raw = try #require(rawECDSASignature(fromDER: der))
         let verifier = JWTVerifier(key: try SignatureVerifier(publicKeyPEM: keys.ecPublic))
@@ -174,5 +180,16 @@ struct JWTTests {
             #expect(!text.contains("SUBJECT-MARKER"))
             #expect(!text.contains(token.prefix(20)))
         }
+    }
+}
+
+extension JWTTests {
+    @Test func absurdTimesAreRefusedWithoutTrapping() throws {
+        let input = segment(#"{"alg":"RS256"}"#) + "." + segment(#"{"sub":"u_1","exp":1e300,"nbf":1e300}"#)
+        let signature = try RSASigner(privateKeyPEM: keys.rsaPrivatePKCS8).signature(for: Array(input.utf8))
+        #expect(code { _ = try rs256Verifier().verify(input + "." + Base64URL.encode(signature), now: now) } == .notYetValid)
+        let past = segment(#"{"alg":"RS256"}"#) + "." + segment(#"{"sub":"u_1","exp":-1e300}"#)
+        let pastSignature = try RSASigner(privateKeyPEM: keys.rsaPrivatePKCS8).signature(for: Array(past.utf8))
+        #expect(code { _ = try rs256Verifier().verify(past + "." + Base64URL.encode(pastSignature), now: now) } == .expired)
     }
 }

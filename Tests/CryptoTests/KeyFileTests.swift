@@ -73,7 +73,7 @@ struct KeyFileTests {
         try FileManager.default.removeItem(atPath: directory.file("short"))
         try directory.write("garbage", Array(String(repeating: "!", count: 44).utf8))
         let failure = error { _ = try Keyring(directory: directory.path) }
-        #expect(failure?.code == .keyFileLength)
+        #expect(failure?.code == .keyFileEncoding)
         #expect(failure?.path == directory.file("garbage"))
     }
 

@@ -2,17 +2,17 @@ import Foundation
 
 /// RSA and EC key pairs generated once per test run with `openssl genpkey` (never pasted into the source).
 struct KeyMaterial: Sendable {
-    let directory: String
     let rsaPrivatePKCS8: String
     let rsaPrivatePKCS1: String
     let rsaPublic: String
     let ecPrivate: String
     let ecPublic: String
 
-    var rsaPrivatePath: String { directory + "/rsa.pem" }
-    var rsaPublicPath: String { directory + "/rsa.pub" }
-    var ecPrivatePath: String { directory + "/ec.pem" }
-    var ecPublicPath: String { directory + "/ec.pub" }
+    /// Writes one of the PEMs into `directory` (a test's own temporary folder) for the openssl CLI; returns its path.
+    func file(_ pem: String, named name: String, in directory: TemporaryDirectory) throws -> String {
+        try directory.write(name, Array(pem.utf8))
+        return directory.file(name)
+    }
 
     static let shared: KeyMaterial = {
         do {
@@ -22,8 +22,11 @@ struct KeyMaterial: Sendable {
         }
     }()
 
+    /// Generates into a temporary folder, keeps the PEM text in memory and removes the folder.
     private static func generate() throws -> KeyMaterial {
-        let directory = try TemporaryDirectory().path
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         try openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", directory + "/rsa.pem"])
         try openssl(["pkey", "-in", directory + "/rsa.pem", "-traditional", "-out", directory + "/rsa1.pem"])
         try openssl(["pkey", "-in", directory + "/rsa.pem", "-pubout", "-out", directory + "/rsa.pub"])
@@ -31,7 +34,7 @@ struct KeyMaterial: Sendable {
         try openssl(["pkey", "-in", directory + "/ec.pem", "-pubout", "-out", directory + "/ec.pub"])
         func read(_ name: String) throws -> String { try String(contentsOfFile: directory + "/" + name, encoding: .utf8) }
         return KeyMaterial(
-            directory: directory, rsaPrivatePKCS8: try read("rsa.pem"), rsaPrivatePKCS1: try read("rsa1.pem"), rsaPublic: try read("rsa.pub"),
+            rsaPrivatePKCS8: try read("rsa.pem"), rsaPrivatePKCS1: try read("rsa1.pem"), rsaPublic: try read("rsa.pub"),
             ecPrivate: try read("ec.pem"), ecPublic: try read("ec.pub"))
     }
 }

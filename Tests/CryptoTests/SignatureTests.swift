@@ -16,7 +16,10 @@ struct SignatureTests {
         defer { directory.remove() }
         try directory.write("data", message)
         try directory.write("sig", signature)
-        let output = try openssl(["dgst", "-sha256", "-verify", keys.rsaPublicPath, "-signature", directory.file("sig"), directory.file("data")])
+        let output = try openssl([
+            "dgst", "-sha256", "-verify", try keys.file(keys.rsaPublic, named: "rsa.pub", in: directory), "-signature", directory.file("sig"),
+            directory.file("data"),
+        ])
         #expect(String(decoding: output, as: UTF8.self).contains("Verified OK"))
         // And our own verifier agrees.
         #expect(try SignatureVerifier.rs256(publicKeyPEM: keys.rsaPublic).isValidSignature(signature, for: message))
@@ -26,7 +29,10 @@ struct SignatureTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try directory.write("data", message)
-        try openssl(["dgst", "-sha256", "-sign", keys.rsaPrivatePath, "-out", directory.file("sig"), directory.file("data")])
+        try openssl([
+            "dgst", "-sha256", "-sign", try keys.file(keys.rsaPrivatePKCS8, named: "rsa.pem", in: directory), "-out", directory.file("sig"),
+            directory.file("data"),
+        ])
         let signature = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory.file("sig"))))
         let verifier = try SignatureVerifier(publicKeyPEM: keys.rsaPublic)
         #expect(verifier.algorithm == .rs256)
@@ -42,7 +48,10 @@ struct SignatureTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try directory.write("data", message)
-        try openssl(["dgst", "-sha256", "-sign", keys.ecPrivatePath, "-out", directory.file("sig.der"), directory.file("data")])
+        try openssl([
+            "dgst", "-sha256", "-sign", try keys.file(keys.ecPrivate, named: "ec.pem", in: directory), "-out", directory.file("sig.der"),
+            directory.file("data"),
+        ])
         let der = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory.file("sig.der"))))
         let raw = try #require(rawECDSASignature(fromDER: der))
         #expect(raw.count == 64)

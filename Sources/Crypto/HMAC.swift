@@ -30,10 +30,10 @@ public enum HMACSHA256 {
             var length: UInt32 = 0
             // An empty key still needs a valid pointer.
             let keyPointer = key.baseAddress ?? UnsafeRawPointer(buffer.baseAddress!)
+            precondition(key.count <= Int(Int32.max), "HMAC key too long")
             let result = HMAC(
                 Algorithms.shared.sha256, keyPointer, Int32(clamping: key.count),
                 message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count, buffer.baseAddress, &length)
-            precondition(key.count <= Int(Int32.max), "HMAC key too long")
             precondition(result != nil && length == UInt32(byteCount), "HMAC-SHA256 failed")
             initialized = byteCount
         }

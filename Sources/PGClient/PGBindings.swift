@@ -1,32 +1,34 @@
-/// Parameter values laid out for libpq: one byte buffer, with each value's offset, length, format and type.
+/// Parameter values laid out for libpq: one byte buffer, and each value's offset, length, format and type.
 public struct PGBindings: Sendable {
-    /// Text parameters are NUL-terminated in `storage`; binary ones are not.
+    struct Parameter: Sendable {
+        /// Where the value starts in `storage`; -1 for NULL.
+        var offset: Int
+        var length: Int32
+        /// 0 text (NUL-terminated in `storage`), 1 binary.
+        var format: Int32
+        var type: UInt32
+    }
+
     var storage: [UInt8] = []
-    var offsets: [Int] = []
-    var lengths: [Int32] = []
-    var formats: [Int32] = []
-    var types: [UInt32] = []
+    var parameters: [Parameter] = []
     /// The first value that could not be encoded; interpolation cannot throw, so execution does.
     var encodingError: PGError?
 
     public init() {}
 
     init(capacity: Int) {
-        offsets.reserveCapacity(capacity)
-        lengths.reserveCapacity(capacity)
-        formats.reserveCapacity(capacity)
-        types.reserveCapacity(capacity)
+        parameters.reserveCapacity(capacity)
     }
 
     /// How many parameters are bound.
-    public var count: Int { offsets.count }
+    public var count: Int { parameters.count }
+
+    /// The parameter types, for preparing a statement.
+    var types: [UInt32] { parameters.map(\.type) }
 
     /// Binds SQL NULL.
     public mutating func appendNull() {
-        offsets.append(-1)
-        lengths.append(0)
-        formats.append(0)
-        types.append(0)
+        parameters.append(Parameter(offset: -1, length: 0, format: 0, type: 0))
     }
 
     /// Binds text whose type the server infers from the statement (text, uuid, jsonb, enum …).
@@ -36,13 +38,10 @@ public struct PGBindings: Sendable {
             if utf8.contains(0) {
                 encodingError = encodingError ?? PGError(.encoding, message: "parameter $\(count + 1) contains a NUL character")
             }
-            offsets.append(storage.count)
+            parameters.append(Parameter(offset: storage.count, length: Int32(utf8.count), format: 0, type: type.rawValue))
             storage.append(contentsOf: utf8)
             storage.append(0)
-            lengths.append(Int32(utf8.count))
         }
-        formats.append(0)
-        types.append(type.rawValue)
     }
 
     /// Binds a value in PostgreSQL's binary format for `type`, written by `write`.
@@ -51,15 +50,11 @@ public struct PGBindings: Sendable {
         write(&storage)
         let length = storage.count - start
         guard length <= Int(Int32.max) else {
-            encodingError = encodingError ?? PGError(.encoding, message: "parameter $\(count + 1) is larger than 2 GiB")
             storage.removeSubrange(start...)
-            appendNull()
+            fail(PGError(.encoding, message: "parameter $\(count + 1) is larger than 2 GiB"))
             return
         }
-        offsets.append(start)
-        lengths.append(Int32(length))
-        formats.append(1)
-        types.append(type.rawValue)
+        parameters.append(Parameter(offset: start, length: Int32(length), format: 1, type: type.rawValue))
     }
 
     /// Records that a parameter could not be encoded; executing the query throws `error`.
@@ -68,24 +63,29 @@ public struct PGBindings: Sendable {
         appendNull()
     }
 
-    /// Calls `body` with the C arrays libpq wants; pointers are valid only inside `body`.
+    /// Calls `body` with the C arrays libpq wants, laid out on the stack; pointers are valid only inside `body`.
     func withUnsafeParameters<R>(
         _ body: (
-            _ count: Int32, _ types: UnsafePointer<UInt32>?, _ values: UnsafePointer<UnsafePointer<CChar>?>?,
-            _ lengths: UnsafePointer<Int32>?, _ formats: UnsafePointer<Int32>?
+            _ count: Int32, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int32>?,
+            _ formats: UnsafePointer<Int32>?
         ) throws -> R
     ) rethrows -> R {
-        if offsets.isEmpty { return try body(0, nil, nil, nil, nil) }
+        let count = parameters.count
+        if count == 0 { return try body(0, nil, nil, nil) }
         // A zero-length value still needs a non-NULL pointer (NULL means SQL NULL).
         let storage = self.storage.isEmpty ? [0] : self.storage
         return try storage.withUnsafeBufferPointer { bytes in
-            let base = UnsafeRawPointer(bytes.baseAddress)
-            return try withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: offsets.count) { values in
-                for (i, offset) in offsets.enumerated() {
-                    values[i] = offset < 0 ? nil : (base! + offset).assumingMemoryBound(to: CChar.self)
+            let base = UnsafeRawPointer(bytes.baseAddress!)
+            return try withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { values in
+                try withUnsafeTemporaryAllocation(of: Int32.self, capacity: count * 2) { numbers in
+                    for (i, parameter) in parameters.enumerated() {
+                        values[i] = parameter.offset < 0 ? nil : (base + parameter.offset).assumingMemoryBound(to: CChar.self)
+                        numbers[i] = parameter.length
+                        numbers[count + i] = parameter.format
+                    }
+                    let lengths = UnsafePointer(numbers.baseAddress!)
+                    return try body(Int32(count), UnsafePointer(values.baseAddress), lengths, lengths + count)
                 }
-                return try body(
-                    Int32(offsets.count), types, UnsafePointer(values.baseAddress), lengths, formats)
             }
         }
     }

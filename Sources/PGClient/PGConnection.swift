@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOPosix
 
 /// One libpq connection, leased to one task at a time (through ``PGConnectionPool``, or owned outright).
+/// An owned connection stays open, watched by the I/O loop, until ``close()``.
 ///
 /// Queries are sent from the calling task's thread without blocking (libpq's non-blocking mode) and
 /// their answers are read on ``PGIOLoop``'s thread, so no Swift task ever waits inside libpq.
@@ -40,7 +41,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private var notificationHandler: (@Sendable (PGNotification) -> Void)?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
-    private var statements: [StatementKey: String] = [:]
+    /// Prepared statements by SQL text, each with the parameter types it was prepared for.
+    private var statements: [String: [(types: [UInt32], name: String)]] = [:]
+    private var statementCount = 0
+    private var nextStatementID = 0
     private static let statementCacheLimit = 512
 
     /// When the pool last handed this connection back; used for idle timeouts.
@@ -54,7 +58,6 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     }
 
     deinit {
-        if !closed { loop.deregister(fd: socket, token: token) }
         if let cancelHandle { PQfreeCancel(cancelHandle) }
         PQfinish(handle)
     }
@@ -118,9 +121,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         lock.withLock { !broken && !closed && !poisoned && PQstatus(handle) == CONNECTION_OK }
     }
 
-    /// True when no transaction is open, so the connection can go back to a pool.
-    var isIdleOutsideTransaction: Bool {
-        lock.withLock { PQtransactionStatus(handle) == PQTRANS_IDLE }
+    /// True when the connection is usable and no transaction is open, so it can go back to a pool.
+    var isReusable: Bool {
+        lock.withLock {
+            !broken && !closed && !poisoned && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+        }
     }
 
     /// The server process id, for diagnostics and tests.
@@ -160,30 +165,32 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// and returns its rows in binary format.
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
-        let key = StatementKey(sql: query.sql, types: query.bindings.types)
         let bindings = query.bindings
-        if let name = statements[key] {
+        if let name = statements[query.sql]?.first(where: { $0.types.elementsEqual(bindings.parameters.lazy.map(\.type)) })?.name {
             return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
         }
-        guard statements.count < Self.statementCacheLimit else {
+        let types = bindings.types
+        guard statementCount < Self.statementCacheLimit else {
             let result = try await roundTrip(timeout: timeout) { handle in
-                bindings.withUnsafeParameters { count, types, values, lengths, formats in
+                bindings.withUnsafeParameters { count, values, lengths, formats in
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
                 }
             }
             return PGRows(try result.unwrap())
         }
-        let name = "resolverd_\(statements.count + 1)"
+        nextStatementID += 1
+        let name = "resolverd_\(nextStatementID)"
         _ = try await roundTrip(timeout: timeout) { handle in
-            PQsendPrepare(handle, name, query.sql, Int32(bindings.count), bindings.types)
+            PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
         }
-        statements[key] = name
+        statements[query.sql, default: []].append((types, name))
+        statementCount += 1
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
     }
 
     private func execute(name: String, bindings: PGBindings, timeout: Duration?) async throws -> PGResult {
         try await roundTrip(timeout: timeout) { handle in
-            bindings.withUnsafeParameters { count, _, values, lengths, formats in
+            bindings.withUnsafeParameters { count, values, lengths, formats in
                 PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
             }
         }.unwrap()
@@ -380,12 +387,6 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             handler(PGNotification(channel: channel, payload: payload, backendPID: pid))
         }
     }
-}
-
-/// A prepared statement's identity: its text and the parameter types it was prepared with.
-private struct StatementKey: Hashable {
-    var sql: String
-    var types: [UInt32]
 }
 
 extension Optional where Wrapped == PGResult {

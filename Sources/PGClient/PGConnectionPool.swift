@@ -40,6 +40,10 @@ public final class PGConnectionPool: Service, Sendable {
         self.logger = logger
     }
 
+    /// The executor that reads this pool's connections. Database-bound tasks that prefer it
+    /// (`withTaskExecutorPreference(pool.executor) { … }`) run without a thread hop per query; they must not block.
+    public var executor: any TaskExecutor { PGIOLoop.shared }
+
     public var statistics: Statistics {
         state.withLockedValue { Statistics(open: $0.total, idle: $0.idle.count, inUse: $0.leased, waiting: $0.waiters.count) }
     }
@@ -191,7 +195,7 @@ public final class PGConnectionPool: Service, Sendable {
 
     /// Returns a leased connection: to a waiter, to the idle list, or closed if it is broken or mid-transaction.
     private func release(_ connection: PGConnection) {
-        let reusable = connection.isUsable && connection.isIdleOutsideTransaction
+        let reusable = connection.isReusable
         connection.lastUsed = .now
         enum Next {
             case none

@@ -1,6 +1,6 @@
-import Glibc
 import CEventPoll
 import Foundation
+import Glibc
 import NIOConcurrencyHelpers
 
 /// Something with a socket that the I/O loop watches.
@@ -14,34 +14,51 @@ protocol PGIOSource: AnyObject, Sendable {
 /// Sockets stay registered for reading (level-triggered) for their whole life, so the hot path needs no
 /// `epoll_ctl` call: a query is sent from the caller's thread and its answer is read here. Write interest is
 /// added only while libpq has unsent data.
-final class PGIOLoop: @unchecked Sendable {  // Sendable: `sources` and `nextToken` are guarded by `lock`.
-    static let shared = PGIOLoop(name: "resolverd-pg-io")
+///
+/// The loop is also a `TaskExecutor`. A task that prefers it (`withTaskExecutorPreference(pool.executor)`)
+/// runs on this thread: its query is sent, its answer read and its code resumed without waking another
+/// thread, the way pgbench multiplexes connections on one thread. Such tasks must not block.
+public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
+    // Sendable: `sources`, `nextToken` and `jobs` are guarded by `lock`; `thread` is written once before use.
 
-    private struct WeakSource {
-        weak var source: (any PGIOSource)?
-    }
+    /// The loop every connection uses.
+    public static let shared = PGIOLoop(name: "resolverd-pg-io")
 
     private let epollFD: Int32
+    private let wakeFD: Int32
     private let lock = NIOLock()
-    private var sources: [UInt64: WeakSource] = [:]
+    private var sources: [UInt64: any PGIOSource] = [:]
     private var nextToken: UInt64 = 1
+    private var jobs: [UnownedJob] = []
+    private var sleeping = false
+    private var thread = pthread_t()
+    private static let wakeToken: UInt64 = 0
 
     private init(name: String) {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        precondition(epollFD >= 0, "epoll_create1 failed (errno \(resolverd_errno()))")
-        let thread = Thread { [self] in run() }
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(epollFD >= 0 && wakeFD >= 0, "could not create the PostgreSQL I/O loop (errno \(resolverd_errno()))")
+        _ = resolverd_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, EPOLLIN.rawValue, Self.wakeToken)
+        let started = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            self.thread = pthread_self()
+            started.signal()
+            run()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
+        started.wait()
     }
 
     private static let readFlags = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
 
     /// Starts watching `fd` for `source`; returns the token to change or end the registration.
+    /// The loop keeps `source` alive until ``deregister(fd:token:)``.
     func register(fd: Int32, source: some PGIOSource) throws -> UInt64 {
         let token = lock.withLock {
             defer { nextToken += 1 }
-            sources[nextToken] = WeakSource(source: source)
+            sources[nextToken] = source
             return nextToken
         }
         if resolverd_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, Self.readFlags, token) != 0 {
@@ -61,24 +78,63 @@ final class PGIOLoop: @unchecked Sendable {  // Sendable: `sources` and `nextTok
     /// Stops watching; events already collected for `token` are dropped.
     func deregister(fd: Int32, token: UInt64) {
         _ = resolverd_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
-        _ = lock.withLock { sources.removeValue(forKey: token) }
+        let source = lock.withLock { sources.removeValue(forKey: token) }
+        _ = source  // released outside the lock: its deinit may deregister again
     }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let wake = lock.withLock {
+            jobs.append(job)
+            defer { sleeping = false }
+            return sleeping
+        }
+        if wake && pthread_equal(pthread_self(), thread) == 0 {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    // MARK: The loop
 
     private func run() {
         let capacity = 64
         let flags = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
         let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         let readable = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue
+        var ready: [UnownedJob] = []
+        var drained: UInt64 = 0
         while true {
-            let count = resolverd_epoll_wait(epollFD, flags, tokens, Int32(capacity), -1)
-            if count < 0 {
-                if resolverd_errno() == EINTR { continue }
+            // Sleep only when no job is waiting; `sleeping` tells enqueuers on other threads to wake us.
+            let timeout: Int32 = lock.withLock {
+                if jobs.isEmpty {
+                    sleeping = true
+                    return -1
+                }
+                return 0
+            }
+            let count = resolverd_epoll_wait(epollFD, flags, tokens, Int32(capacity), timeout)
+            lock.withLock { sleeping = false }
+            if count < 0 && resolverd_errno() != EINTR {
                 fatalError("epoll_wait failed (errno \(resolverd_errno()))")
             }
-            for i in 0..<Int(count) {
-                guard let source = lock.withLock({ sources[tokens[i]]?.source }) else { continue }
+            for i in 0..<max(0, Int(count)) {
+                if tokens[i] == Self.wakeToken {
+                    _ = read(wakeFD, &drained, 8)
+                    continue
+                }
+                guard let source = lock.withLock({ sources[tokens[i]] }) else { continue }
                 source.ioReady(readable: flags[i] & readable != 0, writable: flags[i] & EPOLLOUT.rawValue != 0)
             }
+            lock.withLock { swap(&ready, &jobs) }
+            for job in ready { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            ready.removeAll(keepingCapacity: true)
         }
     }
 }

@@ -78,6 +78,7 @@ struct GCMContext {
     }
 
     /// Encrypts `plaintext` into `ciphertext` (same length) and writes the 16-byte tag.
+    @inline(__always)
     func seal(
         nonce: UnsafeRawPointer, plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         ciphertext: UnsafeMutableRawPointer, tag: UnsafeMutableRawPointer
@@ -109,6 +110,7 @@ struct GCMContext {
 
     /// Decrypts into `plaintext` (same length as `ciphertext`); throws `authenticationFailure` when the tag fails.
     /// On any throw the caller must wipe `plaintext`.
+    @inline(__always)
     func open(
         nonce: UnsafeRawPointer, ciphertext: UnsafeRawBufferPointer, tag: UnsafeRawPointer, aad: UnsafeRawBufferPointer,
         plaintext: UnsafeMutableRawPointer

@@ -61,17 +61,22 @@ enum GCMSealing {
         if count <= stackLimit {
             // Copy the ciphertext into the result and decrypt in place (GCM allows it): one copy, nothing to wipe
             // but the result itself on failure.
+            guard count > 0 else {
+                // Nothing to decrypt, but the tag still has to verify; EVP's final call needs a valid pointer.
+                var none: UInt8 = 0
+                try withUnsafeMutableBytes(of: &none) { none in
+                    try context.open(nonce: base, ciphertext: ciphertext, tag: tag, aad: aad, plaintext: none.baseAddress!)
+                }
+                return []
+            }
             var plaintext = Array(ciphertext)
             try plaintext.withUnsafeMutableBytes { buffer in
-                try withUnsafeTemporaryAllocation(byteCount: 1, alignment: 1) { spare in
-                    // An empty message still needs somewhere for EVP's final call to point.
-                    let out = buffer.baseAddress ?? spare.baseAddress!
-                    do {
-                        try context.open(nonce: base, ciphertext: UnsafeRawBufferPointer(buffer), tag: tag, aad: aad, plaintext: out)
-                    } catch {
-                        OPENSSL_cleanse(out, count)
-                        throw error
-                    }
+                let out = buffer.baseAddress!
+                do {
+                    try context.open(nonce: base, ciphertext: UnsafeRawBufferPointer(buffer), tag: tag, aad: aad, plaintext: out)
+                } catch {
+                    OPENSSL_cleanse(out, count)
+                    throw error
                 }
             }
             return plaintext

@@ -39,7 +39,12 @@ let package = Package(
             ],
             // The hot path is checked by design (one task per connection, libpq under a lock); dynamic
             // exclusivity checks on every class property access cost several percent of a query.
-            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: strict + [
+                // Async functions run on their caller's executor instead of hopping to the global one at every
+                // call: a query crosses several of them, and each hop costs a runtime lock.
+                .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            ]
         ),
         .target(
             name: "PGLocalCluster",
@@ -69,7 +74,7 @@ let package = Package(
             name: "PGClientBench",
             dependencies: ["PGClient", "Connectors"],
             path: "Benchmarks/PGClientBench",
-            swiftSettings: strict
+            swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .executableTarget(name: "CryptoBench", dependencies: ["Crypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
 

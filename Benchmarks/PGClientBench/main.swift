@@ -64,16 +64,26 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// Runs `body` on the pool's I/O loop (`onLoop`) or on Swift's global executor.
-func onExecutor<T: Sendable>(_ pool: PGConnectionPool, onLoop: Bool, _ body: @Sendable () async throws -> T) async throws -> T {
-    onLoop ? try await withTaskExecutorPreference(pool.executor, operation: body) : try await body()
+/// Runs task `index`'s `body` on one of the pool's I/O threads (`onLoop`) or on Swift's global executor.
+func onExecutor<T: Sendable>(
+    _ pool: PGConnectionPool, index: Int, onLoop: Bool, _ body: @Sendable () async throws -> T
+) async throws -> T {
+    guard onLoop else { return try await body() }
+    let executors = pool.executors
+    return try await withTaskExecutorPreference(executors[index % executors.count], operation: body)
 }
 
 func run(url: String, rows: Int, tasks: Int, seconds: Double, onLoop: Bool) async throws -> Double {
     let pool = try pool(url, connections: tasks)
     // Warm up: open every connection and prepare the statement on each.
     try await withThrowingTaskGroup(of: Void.self) { group in
-        for task in 0..<tasks { group.addTask { for i in 0..<200 { try await readOne(pool, row: (task * 200 + i) % rows + 1) } } }
+        for task in 0..<tasks {
+            group.addTask {
+                try await onExecutor(pool, index: task, onLoop: onLoop) {
+                    for i in 0..<200 { try await readOne(pool, row: (task * 200 + i) % rows + 1) }
+                }
+            }
+        }
         try await group.waitForAll()
     }
     let clock = ContinuousClock()
@@ -82,7 +92,7 @@ func run(url: String, rows: Int, tasks: Int, seconds: Double, onLoop: Bool) asyn
     let total = try await withThrowingTaskGroup(of: Int.self) { group in
         for task in 0..<tasks {
             group.addTask {
-                try await onExecutor(pool, onLoop: onLoop) {
+                try await onExecutor(pool, index: task, onLoop: onLoop) {
                     var generator = SplitMix64(state: UInt64(task) &* 0x2545_F491_4F6C_DD1D)
                     var count = 0
                     while clock.now < deadline {

@@ -27,7 +27,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private let handle: OpaquePointer
     private let cancelHandle: OpaquePointer?
     private let socket: Int32
-    private let loop: PGIOLoop
+    /// The I/O loop that reads this connection; a pool prefers handing it to tasks running on that loop.
+    let loop: PGIOLoop
     private var token: UInt64 = 0
 
     private let lock = NIOLock()
@@ -64,6 +65,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// Opens a connection. The blocking connect runs on NIO's thread pool.
     public static func connect(_ configuration: PGConnectionConfiguration) async throws -> PGConnection {
+        try await connect(configuration, loop: PGIOLoop.current)
+    }
+
+    /// Opens a connection read by `loop` (nil: the caller's loop, or the next in turn).
+    static func connect(_ configuration: PGConnectionConfiguration, loop: PGIOLoop?) async throws -> PGConnection {
         var parameters = configuration.parameters
         if configuration["connect_timeout"] == nil { parameters.append(("connect_timeout", "10")) }
         if configuration["fallback_application_name"] == nil { parameters.append(("fallback_application_name", "resolverd")) }
@@ -86,7 +92,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             PQfinish(handle)
             throw PGError(.connectionFailed, message: "could not put the connection in non-blocking mode")
         }
-        let connection = PGConnection(handle: handle, loop: .shared)
+        let connection = PGConnection(handle: handle, loop: loop ?? PGIOLoop.forNewConnection())
         connection.token = try connection.loop.register(fd: connection.socket, source: connection)
         return connection
     }

@@ -40,9 +40,10 @@ public final class PGConnectionPool: Service, Sendable {
         self.logger = logger
     }
 
-    /// The executor that reads this pool's connections. Database-bound tasks that prefer it
-    /// (`withTaskExecutorPreference(pool.executor) { … }`) run without a thread hop per query; they must not block.
-    public var executor: any TaskExecutor { PGIOLoop.shared }
+    /// The executors that read this pool's connections (one per I/O thread). A database-bound task that prefers
+    /// one (`withTaskExecutorPreference(pool.executors[i % pool.executors.count]) { … }`) runs on that thread and
+    /// is handed connections that thread reads, so a query costs no thread hop; such tasks must not block.
+    public var executors: [any TaskExecutor] { PGIOLoop.all }
 
     public var statistics: Statistics {
         state.withLockedValue { Statistics(open: $0.total, idle: $0.idle.count, inUse: $0.leased, waiting: $0.waiters.count) }
@@ -92,6 +93,11 @@ public final class PGConnectionPool: Service, Sendable {
     /// Takes an idle usable connection or a slot to open one. Lock held.
     private static func decide(_ state: inout State, max: Int, discarded: inout [PGConnection]) -> Decision {
         if state.isClosed { return .fail(PGError(.poolClosed, message: "the connection pool is shut down")) }
+        // Prefer a connection read by the caller's own I/O thread: its answers then need no thread hop.
+        if let loop = PGIOLoop.current, let index = state.idle.lastIndex(where: { $0.loop === loop }), state.idle[index].isUsable {
+            state.leased += 1
+            return .use(state.idle.remove(at: index))
+        }
         while let candidate = state.idle.popLast() {
             if candidate.isUsable {
                 state.leased += 1

@@ -21,8 +21,29 @@ protocol PGIOSource: AnyObject, Sendable {
 public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     // Sendable: `sources`, `nextToken` and `jobs` are guarded by `lock`; `thread` is written once before use.
 
-    /// The loop every connection uses.
-    public static let shared = PGIOLoop(name: "resolverd-pg-io")
+    /// The loops connections are spread over: two, like pgbench's two threads on this class of machine,
+    /// or `RESOLVERD_PG_IO_THREADS` (1–16).
+    public static let all: [PGIOLoop] = {
+        let wanted = ProcessInfo.processInfo.environment["RESOLVERD_PG_IO_THREADS"].flatMap { Int($0) } ?? 2
+        return (0..<min(max(wanted, 1), 16)).map { PGIOLoop(name: "resolverd-pg-io-\($0)") }
+    }()
+
+    /// The loop whose thread is running this code, if any.
+    static var current: PGIOLoop? {
+        let me = pthread_self()
+        return all.first { pthread_equal($0.thread, me) != 0 }
+    }
+
+    private static let roundRobin = NIOLockedValueBox(0)
+
+    /// The loop for a new connection: the caller's own when it runs on one, else the next in turn.
+    static func forNewConnection() -> PGIOLoop {
+        if let current { return current }
+        return all[roundRobin.withLockedValue { counter in
+            defer { counter = (counter + 1) % all.count }
+            return counter
+        }]
+    }
 
     private let epollFD: Int32
     private let wakeFD: Int32

@@ -99,6 +99,6 @@ let package = Package(
         ),
         .testTarget(name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler"], swiftSettings: strict),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "PGTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "Crypto", "PGTestSupport"], swiftSettings: strict),
     ]
 )

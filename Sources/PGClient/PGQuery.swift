@@ -51,6 +51,12 @@ public struct PGQuery: Sendable, ExpressibleByStringInterpolation {
             sql += "$\(bindings.count)"
         }
 
+        /// Inserts a fragment of SQL text fixed at compile time (a column list, say). Only a `StaticString`
+        /// is accepted, so no runtime value can reach the statement this way.
+        public mutating func appendInterpolation(unsafe fragment: StaticString) {
+            sql += fragment.description
+        }
+
         /// Inserts a quoted identifier (a table, schema or column name), escaping embedded quotes.
         public mutating func appendInterpolation(identifier: String) {
             sql += PGQuery.quoteIdentifier(identifier)

@@ -1,0 +1,113 @@
+public import Foundation
+public import PGClient
+
+/// Connectors in PostgreSQL, their secrets sealed by ``CredentialCipher`` before they leave the process and
+/// opened only on the resolve path. Every change is announced on ``changeChannel`` (NOTIFY, delivered at
+/// commit) so that caches on every replica drop what they hold.
+public final class ConnectorStore: Sendable {
+    /// The NOTIFY channel; the payload is `{"id": …, "user_id": …, "provider": …}`.
+    public static let changeChannel = "resolverd_connector_changed"
+
+    public let pool: PGConnectionPool
+    public let cipher: CredentialCipher
+
+    public init(pool: PGConnectionPool, cipher: CredentialCipher) {
+        self.pool = pool
+        self.cipher = cipher
+    }
+
+    static let recordColumns: StaticString =
+        "id, user_id, workspace_id, provider, type, status, expires_at, scopes, metadata::text, version, created_at, updated_at"
+
+    static func record(from row: PGRow) throws -> ConnectorRecord {
+        let (id, userID, workspaceID, provider, type, status, expiresAt, scopes, metadata, version, createdAt, updatedAt) =
+            try row.decode((String, String, String?, String, String, String, Date?, [String], String, Int64, Date, Date).self)
+        return ConnectorRecord(
+            id: id, userID: userID, workspaceID: workspaceID, provider: provider,
+            type: ConnectorType(rawValue: type) ?? .apiKey, status: ConnectorStatus(rawValue: status) ?? .failed,
+            expiresAt: expiresAt, scopes: scopes, metadataJSON: metadata, version: version, createdAt: createdAt, updatedAt: updatedAt)
+    }
+
+    /// Stores the credential of `userID` for `provider`, replacing any earlier one atomically.
+    @discardableResult
+    public func put(
+        userID: String, workspaceID: String? = nil, provider: String, credential: Credential, metadataJSON: String = "{}"
+    ) async throws -> ConnectorRecord {
+        let newID = try Identifiers.make(prefix: "ct_")
+        return try await pool.withTransaction { connection in
+            // Take (or create) the row first: the ciphertext is bound to the row id, which must be final.
+            let reserved = try await connection.query(
+                """
+                INSERT INTO connector_tokens (id, user_id, provider, type) VALUES (\(newID), \(userID), \(provider), \(credential.type.rawValue))
+                ON CONFLICT (user_id, provider) DO UPDATE SET updated_at = now()
+                RETURNING id
+                """)
+            let id = try reserved[0].decode(String.self, at: 0)
+            let access = try cipher.seal(credential.accessToken, id: id, column: .accessToken)
+            let refresh = try credential.refreshToken.map { try cipher.seal($0, id: id, column: .refreshToken) }
+            let rows = try await connection.query(
+                """
+                UPDATE connector_tokens SET
+                    workspace_id = \(workspaceID), type = \(credential.type.rawValue), status = 'connected',
+                    access_token = \(access), refresh_token = \(refresh), expires_at = \(credential.expiresAt),
+                    scopes = \(credential.scopes), metadata = \(metadataJSON)::jsonb,
+                    refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    version = version + 1, updated_at = now()
+                WHERE id = \(id)
+                RETURNING \(unsafe: Self.recordColumns)
+                """)
+            try await Self.announce(id: id, on: connection)
+            return try Self.record(from: rows[0])
+        }
+    }
+
+    /// The connector of `userID` for `provider` with its access token opened; nil when there is none.
+    public func resolve(userID: String, provider: String) async throws -> ResolvedConnector? {
+        let rows = try await pool.query(
+            "SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE user_id = \(userID) AND provider = \(provider)")
+        guard let row = rows.first else { return nil }
+        let record = try Self.record(from: row)
+        guard let ciphertext = try row.decode([UInt8]?.self, at: 12) else {
+            return ResolvedConnector(record: record, accessToken: "", tokenType: "Bearer")
+        }
+        return ResolvedConnector(record: record, accessToken: try cipher.open(ciphertext, id: record.id, column: .accessToken), tokenType: "Bearer")
+    }
+
+    /// A user's connectors (or everyone's), oldest first, without secrets.
+    public func list(userID: String?) async throws -> [ConnectorRecord] {
+        let rows = try await pool.query(
+            """
+            SELECT \(unsafe: Self.recordColumns) FROM connector_tokens
+            WHERE \(userID)::text IS NULL OR user_id = \(userID) ORDER BY created_at, id
+            """)
+        return try rows.map(Self.record(from:))
+    }
+
+    /// Deletes the connector `reference` (its id, or its provider) of `userID`; true when one was deleted.
+    @discardableResult
+    public func delete(userID: String, reference: String) async throws -> Bool {
+        try await pool.withTransaction { connection in
+            let rows = try await connection.query(
+                "DELETE FROM connector_tokens WHERE user_id = \(userID) AND (id = \(reference) OR provider = \(reference)) RETURNING id, user_id, provider")
+            guard let row = rows.first else { return false }
+            let (id, user, provider) = try row.decode((String, String, String).self)
+            try await Self.announce(id: id, userID: user, provider: provider, on: connection)
+            return true
+        }
+    }
+
+    /// NOTIFY about the row `id` as it is now (inside the caller's transaction).
+    static func announce(id: String, on connection: PGConnection) async throws {
+        _ = try await connection.query(
+            """
+            SELECT pg_notify(\(changeChannel), json_build_object('id', id, 'user_id', user_id, 'provider', provider)::text)
+            FROM connector_tokens WHERE id = \(id)
+            """)
+    }
+
+    /// NOTIFY about a row that no longer exists.
+    static func announce(id: String, userID: String, provider: String, on connection: PGConnection) async throws {
+        _ = try await connection.query(
+            "SELECT pg_notify(\(changeChannel), json_build_object('id', \(id)::text, 'user_id', \(userID)::text, 'provider', \(provider)::text)::text)")
+    }
+}

@@ -12,13 +12,16 @@ let package = Package(
     products: [
         .executable(name: "resolverd", targets: ["ResolverDaemon"]),
         .library(name: "PGClient", targets: ["PGClient"]),
-        .library(name: "Crypto", targets: ["Crypto"]),
+        .library(name: "ResolverCrypto", targets: ["ResolverCrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries, hidden behind system-library targets.
@@ -51,20 +54,27 @@ let package = Package(
             dependencies: ["PGClient", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .target(name: "Crypto", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        // The module is ResolverCrypto (in Sources/Crypto): swift-crypto, which Hummingbird's package graph
+        // contains (through swift-certificates), also has a target named Crypto, and SwiftPM requires target
+        // names to be unique across the whole graph, used or not; module aliases cannot rename a root target.
+        .target(name: "ResolverCrypto", dependencies: ["CLibCrypto"], path: "Sources/Crypto", swiftSettings: strict),
         .target(
             name: "Connectors",
-            dependencies: ["PGClient", "Crypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PGClient", "ResolverCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(name: "RefreshScheduler", dependencies: ["Connectors"], swiftSettings: strict),
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [
-                "PGClient", "PGLocalCluster", "Crypto", "Connectors", "RefreshScheduler",
+                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -76,7 +86,7 @@ let package = Package(
             path: "Benchmarks/PGClientBench",
             swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
-        .executableTarget(name: "CryptoBench", dependencies: ["Crypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
+        .executableTarget(name: "CryptoBench", dependencies: ["ResolverCrypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
 
         // Shared by the integration tests: the test database from the environment, a schema per test,
         // private clusters for tests that restart the server.
@@ -98,7 +108,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler"], swiftSettings: strict),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: strict),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "Crypto", "PGTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "ResolverCrypto", "PGTestSupport"], swiftSettings: strict),
     ]
 )

@@ -2,7 +2,7 @@
 //
 // usage: CryptoBench MESSAGES ROUNDS [PHASE...]   prints "name ops_per_s" lines (best round of each); PHASE limits
 // the run to some of: seal open keyring_seal keyring_open (handy under `perf stat`).
-import Crypto
+import ResolverCrypto
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,4 @@
-import Crypto
+import ResolverCrypto
 
 /// Random, unguessable identifiers with a type prefix: `ct_` connectors, `gr_` grants, `ak_` API keys.
 public enum Identifiers {

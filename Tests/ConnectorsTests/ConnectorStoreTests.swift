@@ -1,5 +1,5 @@
 import Connectors
-import Crypto
+import ResolverCrypto
 import Foundation
 import PGClient
 import PGTestSupport

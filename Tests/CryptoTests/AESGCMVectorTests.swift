@@ -1,4 +1,4 @@
-import Crypto
+import ResolverCrypto
 import Testing
 
 /// Published AES-256-GCM vectors with 96-bit IVs: the GCM specification's test cases 13-16 and CAVP gcmEncryptExtIV256.

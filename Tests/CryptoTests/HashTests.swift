@@ -1,4 +1,4 @@
-import Crypto
+import ResolverCrypto
 import Testing
 
 @Suite("SHA-256 (FIPS 180) and HMAC-SHA256 (RFC 4231)")

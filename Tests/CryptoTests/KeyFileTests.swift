@@ -1,4 +1,4 @@
-import Crypto
+import ResolverCrypto
 import Foundation
 import Testing
 

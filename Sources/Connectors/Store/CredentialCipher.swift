@@ -1,4 +1,4 @@
-public import Crypto
+public import ResolverCrypto
 
 /// Encrypts secret columns with the keyring, each value bound to its table, row id and column, so a value
 /// copied to another row or column does not open.

@@ -1,0 +1,46 @@
+public import Foundation
+
+/// Answers "give me a valid token for this user and provider": looks the connector up, checks its state, and
+/// makes sure the token stays valid for the time the caller asks.
+public struct Resolver: Sendable {
+    /// Renews a connector's token now; provided by the refresh scheduler. Returns the renewed connector.
+    public typealias RefreshHook = @Sendable (ConnectorRecord) async throws -> ResolvedConnector
+
+    public let store: ConnectorStore
+    public var refresh: RefreshHook?
+    public var now: @Sendable () -> Date
+
+    public init(store: ConnectorStore, refresh: RefreshHook? = nil, now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.refresh = refresh
+        self.now = now
+    }
+
+    /// The connector of `userID` for `provider`, with a token valid for at least `minValidSeconds`.
+    public func resolve(userID: String, provider: String, minValidSeconds: Int) async throws -> ResolvedConnector {
+        let found: ResolvedConnector?
+        do {
+            found = try await store.resolve(userID: userID, provider: provider)
+        } catch let error as ConnectorError {
+            throw error
+        } catch {
+            throw ConnectorError(.unavailable, message: "the database is unavailable")
+        }
+        guard let connector = found else {
+            throw ConnectorError(.notConnected, message: "no \(provider) connector for this user")
+        }
+        switch connector.record.status {
+        case .connected: break
+        case .disabled: throw ConnectorError(.disabled, message: "the \(provider) connector is disabled")
+        case .needsReauth: throw ConnectorError(.needsReauth, message: "the \(provider) connector must be connected again")
+        case .pending, .failed: throw ConnectorError(.notConnected, message: "the \(provider) connector is not connected")
+        }
+        guard let expiresAt = connector.record.expiresAt else { return connector }
+        let current = now()
+        if expiresAt.timeIntervalSince(current) >= Double(minValidSeconds) { return connector }
+        if let refresh { return try await refresh(connector.record) }
+        // No refresher in this build: a token that is still valid is better than none.
+        if expiresAt > current { return connector }
+        throw ConnectorError(.refreshUnavailable, message: "the \(provider) token has expired and could not be renewed")
+    }
+}

@@ -2,30 +2,83 @@ import Foundation
 import Logging
 import PGClient
 
-/// The settings of DESIGN.md's configuration table that this build reads, validated once at start.
+/// The settings of DESIGN.md's configuration table, read from the environment and validated once at start.
 struct DaemonSettings: Sendable {
     /// nil: the embedded development cluster under `dataDirectory`.
     var database: PGConnectionConfiguration?
     var dataDirectory: URL
     var logLevel: Logger.Level
+    var listen: ListenAddress
+    var adminListen: ListenAddress
+    var servicesTokensFile: String?
+    var keysDirectory: String?
+    var activeKeyID: String?
+    /// Apply pending migrations at start (`RESOLVERD_MIGRATE_ON_START=true`; always in the dev setup).
+    var migrateOnStart: Bool
 
     init(environment: [String: String]) throws {
-        if let url = environment["DATABASE_URL"], !url.isEmpty {
+        func value(_ name: String) -> String? {
+            guard let value = environment[name], !value.isEmpty else { return nil }
+            return value
+        }
+        if let url = value("DATABASE_URL") {
             do {
                 database = try PGConnectionConfiguration(url)
             } catch let error as PGError {
                 throw SettingsError(setting: "DATABASE_URL", reason: error.message)
             }
         }
-        let data = environment["RESOLVERD_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? ".resolverd-data"
-        dataDirectory = URL(fileURLWithPath: data, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        dataDirectory = URL(fileURLWithPath: value("RESOLVERD_DATA_DIR") ?? ".resolverd-data", relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL
-        let level = environment["RESOLVERD_LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info"
+        let level = value("RESOLVERD_LOG_LEVEL") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw SettingsError(setting: "RESOLVERD_LOG_LEVEL", reason: "'\(level)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = parsed
+        listen = try ListenAddress(value("RESOLVERD_LISTEN") ?? "127.0.0.1:8080", setting: "RESOLVERD_LISTEN")
+        adminListen = try ListenAddress(value("RESOLVERD_ADMIN_LISTEN") ?? "127.0.0.1:9090", setting: "RESOLVERD_ADMIN_LISTEN")
+        servicesTokensFile = value("RESOLVERD_SERVICES_TOKENS_FILE")
+        keysDirectory = value("RESOLVERD_KEYS_DIR")
+        activeKeyID = value("RESOLVERD_ACTIVE_KEY")
+        switch value("RESOLVERD_MIGRATE_ON_START")?.lowercased() {
+        case nil, "false", "0", "no": migrateOnStart = false
+        case "true", "1", "yes": migrateOnStart = true
+        case let other?: throw SettingsError(setting: "RESOLVERD_MIGRATE_ON_START", reason: "'\(other)' is not true or false")
+        }
+        if database != nil && keysDirectory == nil {
+            throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
+        }
     }
+
+    /// True when resolverd runs its own development cluster and generated secrets.
+    var isDevelopmentSetup: Bool { database == nil }
+}
+
+/// `host:port`, as an operator writes it (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`).
+struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init(_ text: String, setting: String) throws {
+        guard let colon = text.lastIndex(of: ":") else {
+            throw SettingsError(setting: setting, reason: "'\(text)' is not host:port")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw SettingsError(setting: setting, reason: "'\(text)' has no host") }
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw SettingsError(setting: setting, reason: "'\(text)' has no port from 0 to 65535")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// A setting that is wrong, said in one line that names it.

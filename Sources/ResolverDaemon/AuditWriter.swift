@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import PGClient
+import ServiceLifecycle
+import Synchronization
+
+/// Writes audit events (who resolved which connector, with what outcome; never a token) in batches, off the
+/// request path: a request only appends to a buffer. On graceful shutdown the buffer is flushed.
+final class AuditWriter: Service, Sendable {
+    struct Event: Sendable {
+        var actor: String
+        var action: String
+        var outcome: String
+        var connectorID: String?
+        var provider: String?
+        var userID: String?
+        var at: Date
+    }
+
+    private let pool: PGConnectionPool
+    private let logger: Logger
+    private let buffer = Mutex<[Event]>([])
+    private let interval: Duration
+    /// Beyond this many unwritten events (a long database outage) the oldest are dropped, and counted.
+    private let capacity: Int
+    private let dropped = Atomic<Int>(0)
+
+    init(pool: PGConnectionPool, logger: Logger, interval: Duration = .milliseconds(100), capacity: Int = 1_000_000) {
+        self.pool = pool
+        self.logger = logger
+        self.interval = interval
+        self.capacity = capacity
+    }
+
+    func record(_ event: Event) {
+        let overflow = buffer.withLock { events -> Int in
+            events.append(event)
+            guard events.count > capacity else { return 0 }
+            let excess = events.count - capacity
+            events.removeFirst(excess)
+            return excess
+        }
+        if overflow > 0 { dropped.add(overflow, ordering: .relaxed) }
+    }
+
+    var pending: Int { buffer.withLock { $0.count } }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.interval)
+                await self.flush()
+            }
+        }
+        // Shutting down: the HTTP server has stopped, so this is the last of the events.
+        for _ in 0..<50 where pending > 0 {
+            await flush()
+            if pending > 0 { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        if pending > 0 { logger.error("audit events could not be written before shutdown", metadata: ["count": "\(pending)"]) }
+    }
+
+    /// Writes everything buffered; on failure the events go back to the front of the buffer.
+    func flush() async {
+        let batch = buffer.withLock { events -> [Event] in
+            defer { events.removeAll(keepingCapacity: true) }
+            return events
+        }
+        guard !batch.isEmpty else { return }
+        for start in stride(from: 0, to: batch.count, by: 5_000) {
+            let slice = batch[start..<min(start + 5_000, batch.count)]
+            do {
+                try await insert(slice)
+            } catch {
+                logger.warning("audit write failed; will retry", metadata: ["error": "\(error)", "count": "\(batch.count - start)"])
+                buffer.withLock { $0.insert(contentsOf: batch[start...], at: 0) }
+                return
+            }
+        }
+        let lost = dropped.exchange(0, ordering: .relaxed)
+        if lost > 0 { logger.error("audit events dropped while the database was unavailable", metadata: ["count": "\(lost)"]) }
+    }
+
+    private func insert(_ events: ArraySlice<Event>) async throws {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let times = events.map { $0.at.formatted(style) }
+        _ = try await pool.query(
+            """
+            INSERT INTO audit_events (occurred_at, actor, action, outcome, connector_id, provider, user_id)
+            SELECT t::timestamptz, a, b, c, NULLIF(d, ''), NULLIF(e, ''), NULLIF(f, '')
+            FROM unnest(\(times)::text[], \(events.map(\.actor))::text[], \(events.map(\.action))::text[],
+                        \(events.map(\.outcome))::text[], \(events.map { $0.connectorID ?? "" })::text[],
+                        \(events.map { $0.provider ?? "" })::text[], \(events.map { $0.userID ?? "" })::text[]) AS u(t, a, b, c, d, e, f)
+            """)
+    }
+}

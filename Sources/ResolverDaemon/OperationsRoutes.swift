@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import PGClient
+
+/// `/healthz`, `/readyz` and `/metrics`, on the admin listener.
+struct OperationsRoutes: Sendable {
+    let runtime: ResolverRuntime
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in ResolveRoutes.json(.ok, Array(#"{"status":"ok"}"#.utf8)) }
+        router.get("/readyz") { _, _ in await readiness() }
+        router.get("/metrics") { _, _ in await metrics() }
+    }
+
+    /// 200 when the database answers, the schema is current and keys are loaded; else 503 naming the failing check.
+    func readiness() async -> Response {
+        var checks: [(String, String)] = []
+        do {
+            _ = try await runtime.pool.query("SELECT 1", timeout: .seconds(2))
+            checks.append(("database", "ok"))
+            let current = try await runtime.migrator.isCurrent(on: runtime.pool)
+            checks.append(("schema", current ? "ok" : "not current: run resolverd migrate"))
+        } catch {
+            checks.append(("database", "unreachable"))
+            checks.append(("schema", "unknown"))
+        }
+        checks.append(("keyring", runtime.keyring.keyIDs.isEmpty ? "no keys loaded" : "ok"))
+        let ready = checks.allSatisfy { $0.1 == "ok" }
+        var json = JSONText()
+        json.raw("{\"status\":")
+        json.string(ready ? "ready" : "unavailable")
+        json.raw(",\"checks\":{")
+        for (index, check) in checks.enumerated() {
+            if index > 0 { json.raw(",") }
+            json.string(check.0)
+            json.raw(":")
+            json.string(check.1)
+        }
+        json.raw("}}")
+        return ResolveRoutes.json(ready ? .ok : .serviceUnavailable, json.bytes)
+    }
+
+    func metrics() async -> Response {
+        let pool = runtime.pool.statistics
+        runtime.metrics.recordPool(open: pool.open, idle: pool.idle, inUse: pool.inUse, waiting: pool.waiting)
+        if let rows = try? await runtime.pool.query("SELECT status, count(*) FROM connector_tokens GROUP BY status", timeout: .seconds(2)) {
+            var counts: [String: Int] = [:]
+            for row in rows { if let (status, count) = try? row.decode((String, Int).self) { counts[status] = count } }
+            runtime.metrics.recordConnectors(byStatus: counts)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: runtime.metrics.render())))
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// One resolve request: `{"provider": "stripe", "user_id": "u_123", "min_valid_seconds": 60}`.
+struct ResolveRequest: Decodable, Sendable {
+    var provider: String
+    var userID: String
+    var minValidSeconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case provider
+        case userID = "user_id"
+        case minValidSeconds = "min_valid_seconds"
+    }
+
+    static let defaultMinValidSeconds = 60
+
+    /// Checks the values a decoder cannot: formats and ranges.
+    func validated() throws -> ResolveRequest {
+        guard Self.isProviderSlug(provider) else {
+            throw APIError.invalidRequest("provider must be 1-64 characters of a-z, 0-9, '-' and '_'")
+        }
+        guard !userID.isEmpty, userID.utf8.count <= 256 else {
+            throw APIError.invalidRequest("user_id must be 1-256 characters")
+        }
+        if let minValidSeconds, !(0...86_400).contains(minValidSeconds) {
+            throw APIError.invalidRequest("min_valid_seconds must be from 0 to 86400")
+        }
+        return self
+    }
+
+    static func isProviderSlug(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64
+            && text.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f }
+    }
+
+    /// Decodes JSON, turning decoder failures into a 400 that says which field is wrong.
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw APIError.invalidRequest("missing field \(key.stringValue)")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            let field = context.codingPath.map(\.stringValue).filter { Int($0) == nil }.last ?? "body"
+            throw APIError.invalidRequest("field \(field) has the wrong type")
+        } catch {
+            throw APIError.invalidRequest("the body is not valid JSON")
+        }
+    }
+}
+
+/// `{"requests": [ … up to 100 … ]}`.
+struct ResolveBatchRequest: Decodable, Sendable {
+    var requests: [ResolveRequest]
+    static let limit = 100
+}

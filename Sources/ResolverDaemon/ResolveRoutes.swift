@@ -1,0 +1,153 @@
+import Connectors
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `POST /internal/v1/resolve` and `/internal/v1/resolve/batch`, for internal services holding a services token.
+struct ResolveRoutes: Sendable {
+    static let tokenField = HTTPField.Name("X-Reeve-Services-Token")!
+    static let bodyLimit = 64 * 1024
+
+    let runtime: ResolverRuntime
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/internal/v1/resolve") { request, _ in try await resolveOne(request) }
+        router.post("/internal/v1/resolve/batch") { request, _ in try await resolveBatch(request) }
+    }
+
+    private func caller(_ request: Request) throws -> ServicesTokens.Entry {
+        guard let token = request.headers[Self.tokenField], let entry = runtime.tokens.current.authenticate(token) else {
+            throw APIError.unauthorized
+        }
+        return entry
+    }
+
+    private func body(_ request: Request) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: Self.bodyLimit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge
+        }
+    }
+
+    private func resolveOne(_ request: Request) async throws -> Response {
+        let started = ContinuousClock.now
+        let entry: ServicesTokens.Entry
+        do {
+            entry = try caller(request)
+        } catch let error as APIError {
+            runtime.metrics.recordResolve(outcome: error.code, duration: started.duration(to: .now))
+            throw error
+        }
+        let buffer = try await body(request)
+        let parsed = try ResolveRequest.decode(ResolveRequest.self, from: buffer.readableBytesView).validated()
+        let outcome = await answer(parsed, for: entry, started: started)
+        switch outcome {
+        case .success(let json): return Self.json(.ok, json)
+        case .failure(let error): throw error
+        }
+    }
+
+    private func resolveBatch(_ request: Request) async throws -> Response {
+        let entry = try caller(request)
+        let buffer = try await body(request)
+        let batch = try ResolveRequest.decode(ResolveBatchRequest.self, from: buffer.readableBytesView)
+        guard batch.requests.count <= ResolveBatchRequest.limit else {
+            throw APIError.invalidRequest("a batch holds at most \(ResolveBatchRequest.limit) requests")
+        }
+        let results = await withTaskGroup(of: (Int, Result<[UInt8], APIError>).self) { group in
+            for (index, item) in batch.requests.enumerated() {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    do {
+                        return (index, await answer(try item.validated(), for: entry, started: started))
+                    } catch {
+                        return (index, .failure(APIError(error)))
+                    }
+                }
+            }
+            var ordered = [Result<[UInt8], APIError>?](repeating: nil, count: batch.requests.count)
+            for await (index, result) in group { ordered[index] = result }
+            return ordered.compactMap { $0 }
+        }
+        var json = JSONText(capacity: 256 * results.count)
+        json.raw("{\"results\":[")
+        for (index, result) in results.enumerated() {
+            if index > 0 { json.raw(",") }
+            switch result {
+            case .success(let body): json.rawJSON(String(decoding: body, as: UTF8.self))
+            case .failure(let error): json.rawJSON(String(decoding: error.body, as: UTF8.self))
+            }
+        }
+        json.raw("]}")
+        return Self.json(.ok, json.bytes)
+    }
+
+    /// Resolves for `entry`, recording metrics and the audit event; never throws.
+    private func answer(_ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant) async -> Result<[UInt8], APIError> {
+        let result: Result<[UInt8], APIError>
+        var connectorID: String?
+        if let allowed = entry.providers, !allowed.contains(request.provider) {
+            result = .failure(APIError(.forbidden, "forbidden", "this services token may not resolve \(request.provider)"))
+        } else {
+            do {
+                let resolved = try await runtime.resolver.resolve(
+                    userID: request.userID, provider: request.provider,
+                    minValidSeconds: request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds)
+                connectorID = resolved.record.id
+                result = .success(Self.render(resolved))
+            } catch {
+                let apiError = APIError(error)
+                if let connectorError = error as? ConnectorError, connectorError.code == .corruptCredential {
+                    runtime.logger.critical("stored credential does not decrypt", metadata: ["provider": "\(request.provider)", "alert": "corrupt_credential"])
+                } else if apiError.status.code >= 500 {
+                    runtime.logger.error("resolve failed", metadata: ["provider": "\(request.provider)", "error": "\(error)"])
+                }
+                result = .failure(apiError)
+            }
+        }
+        let outcome: String
+        switch result {
+        case .success: outcome = "ok"
+        case .failure(let error): outcome = error.code
+        }
+        runtime.metrics.recordResolve(outcome: outcome, duration: started.duration(to: .now))
+        runtime.audit.record(AuditWriter.Event(
+            actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
+            userID: request.userID, at: Date()))
+        return result
+    }
+
+    /// The 200 body of DESIGN.md.
+    static func render(_ connector: ResolvedConnector) -> [UInt8] {
+        let record = connector.record
+        var json = JSONText(capacity: 320 + connector.accessToken.utf8.count + record.metadataJSON.utf8.count)
+        json.raw("{\"connector_id\":")
+        json.string(record.id)
+        json.raw(",\"provider\":")
+        json.string(record.provider)
+        json.raw(",\"user_id\":")
+        json.string(record.userID)
+        json.raw(",\"type\":")
+        json.string(record.type.rawValue)
+        json.raw(",\"access_token\":")
+        json.string(connector.accessToken)
+        json.raw(",\"token_type\":")
+        json.string(connector.tokenType)
+        json.raw(",\"expires_at\":")
+        json.optionalString(record.expiresAt.map { $0.formatted(.iso8601) })
+        json.raw(",\"scopes\":")
+        json.stringArray(record.scopes)
+        json.raw(",\"metadata\":")
+        json.rawJSON(record.metadataJSON)
+        json.raw("}")
+        return json.bytes
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

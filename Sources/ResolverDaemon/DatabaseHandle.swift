@@ -11,7 +11,7 @@ enum DatabaseHandle {
         if let configured = settings.database {
             connection = configured
         } else {
-            let cluster = try PGLocalCluster(options: PGLocalCluster.Options(dataDirectory: settings.dataDirectory))
+            let cluster = try DevelopmentSetup(dataDirectory: settings.dataDirectory).cluster
             if try await !cluster.isRunning() {
                 logger.notice("starting the embedded development PostgreSQL", metadata: ["data_dir": "\(settings.dataDirectory.path)"])
                 try await cluster.start()

@@ -112,6 +112,7 @@ let package = Package(
             name: "ResolverDaemonTests",
             dependencies: [
                 "ResolverDaemon", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

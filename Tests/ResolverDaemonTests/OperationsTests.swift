@@ -1,0 +1,152 @@
+import Connectors
+import Foundation
+import Glibc
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PGClient
+import PGLocalCluster
+import PGTestSupport
+import ResolverCrypto
+import ServiceLifecycle
+import Testing
+@testable import ResolverDaemon
+
+@Suite(.enabled(if: TestDatabase.isConfigured)) struct OperationsTests {
+    @Test func probesAndMetrics() async throws {
+        try await DaemonHarness.with { daemon in
+            try await daemon.runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let gateway = daemon.gatewayToken
+            try await daemon.withAPI { client in _ = try await client.resolve(#"{"provider": "stripe", "user_id": "u_1"}"#, token: gateway) }
+            try await daemon.withAdmin { client in
+                let health = try await client.execute(uri: "/healthz", method: .get)
+                #expect(health.status == .ok)
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .ok, "\(ready.text)")
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                #expect(metrics.status == .ok)
+                for line in [#"resolverd_resolves_total{outcome="ok"} 1"#, #"resolverd_connectors_count{status="connected"} 1"#,
+                             "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#] {
+                    #expect(metrics.text.contains(line), "\(line)")
+                }
+            }
+        }
+    }
+
+    @Test func readinessNamesTheSchemaWhenItIsNotCurrent() async throws {
+        try await TestDatabase.withSchema { pool, _ in
+            let runtime = ResolverRuntime(
+                pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),
+                tokens: ServicesTokenBox(ServicesTokens(entries: []), path: nil), logger: Logger(label: "test"))
+            let app = Application(router: buildAdminRouter(runtime: runtime))
+            try await app.test(.router) { client in
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .serviceUnavailable)
+                #expect(ready.text.contains(#""schema":"not current"#))
+            }
+        }
+    }
+
+    @Test func theDatabaseGoneGives503AndRecovers() async throws {
+        try await TestDatabase.withPrivateCluster { cluster in
+            var configuration = PGPoolConfiguration(connection: cluster.connectionConfiguration)
+            configuration.acquireTimeout = .seconds(2)
+            let pool = PGConnectionPool(configuration: configuration)
+            defer { Task { await pool.shutdown() } }
+            try await ConnectorsSchema.migrator().migrate(on: pool)
+            let token = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
+            let logs = LogCapture()
+            let runtime = ResolverRuntime(
+                pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),
+                tokens: ServicesTokenBox(try ServicesTokens(parsing: "gateway \(token)", source: "test"), path: nil), logger: logs.logger())
+            let key = try DaemonHarness.sampleKey()
+            try await runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
+            let api = Application(router: buildAPIRouter(runtime: runtime))
+            let admin = Application(router: buildAdminRouter(runtime: runtime))
+            let body = #"{"provider": "stripe", "user_id": "u_1"}"#
+            try await api.test(.router) { client in
+                let response = try await client.resolve(body, token: token)
+                #expect(response.status == .ok)
+            }
+            try await cluster.stop()
+            try await api.test(.router) { client in
+                let down = try await client.resolve(body, token: token)
+                #expect(down.status == .serviceUnavailable && down.errorCode == "unavailable")
+            }
+            try await admin.test(.router) { client in
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .serviceUnavailable && ready.text.contains(#""database":"unreachable"#))
+            }
+            try await cluster.start()
+            try await api.test(.router) { client in
+                var status = HTTPResponse.Status.serviceUnavailable
+                for _ in 0..<5 where status != .ok { status = try await client.resolve(body, token: token).status }
+                #expect(status == .ok)
+            }
+            #expect(!logs.text.contains(key) && !logs.text.contains(token))
+        }
+    }
+
+    @Test func shutdownFlushesEveryAuditEvent() async throws {
+        try await TestDatabase.withSchema { pool, _ in
+            try await ConnectorsSchema.migrator().migrate(on: pool)
+            let audit = AuditWriter(pool: pool, logger: Logger(label: "test"), interval: .seconds(30))
+            let group = ServiceGroup(services: [audit], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            for i in 0..<2_500 {
+                audit.record(AuditWriter.Event(actor: "gateway", action: "resolve", outcome: "ok", connectorID: "ct_\(i)", provider: "stripe", userID: "u", at: Date()))
+            }
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(try await pool.query("SELECT count(*) FROM audit_events").first?.decode(Int.self, at: 0) == 2_500)
+        }
+    }
+
+    @Test func systemdHearsReadyWatchdogAndStopping() async throws {
+        let path = "/tmp/resolverd-notify-\(UUID().uuidString.prefix(8))"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func receive() -> String? {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+        }
+
+        let notifier = SystemdNotifier(
+            environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"], logger: Logger(label: "test"), isReady: { true })
+        let group = ServiceGroup(services: [notifier], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        notifier.apiIsListening()
+        #expect(receive()?.hasPrefix("READY=1") == true)
+        #expect(receive() == "WATCHDOG=1")
+        #expect(receive() == "WATCHDOG=1")
+        await group.triggerGracefulShutdown()
+        try await running.value
+        var last: String?
+        while let message = receive() {
+            last = message
+            if message == "STOPPING=1" { break }
+        }
+        #expect(last == "STOPPING=1")
+    }
+
+    @Test func withoutNotifySocketNothingIsSent() async throws {
+        let notifier = SystemdNotifier(environment: [:], logger: Logger(label: "test"), isReady: { true })
+        let group = ServiceGroup(services: [notifier], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        notifier.apiIsListening()
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}

@@ -87,19 +87,8 @@ struct GCMContext {
             throw CryptoError.openSSL("EVP_EncryptInit_ex")
         }
         var written: Int32 = 0
-        try feedAAD(aad, encrypt: true)
-        var offset = 0
-        if let input = plaintext.baseAddress {
-            while offset < plaintext.count {
-                let chunk = min(plaintext.count - offset, Self.maxChunk)
-                guard
-                    EVP_EncryptUpdate(
-                        handle, (ciphertext + offset).assumingMemoryBound(to: UInt8.self), &written,
-                        (input + offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1
-                else { throw CryptoError.openSSL("EVP_EncryptUpdate") }
-                offset += Int(written)
-            }
-        }
+        _ = try update(aad, into: nil, encrypt: true)
+        let offset = try update(plaintext, into: ciphertext, encrypt: true)
         guard EVP_EncryptFinal_ex(handle, (ciphertext + offset).assumingMemoryBound(to: UInt8.self), &written) == 1 else {
             throw CryptoError.openSSL("EVP_EncryptFinal_ex")
         }
@@ -119,19 +108,8 @@ struct GCMContext {
             throw CryptoError.openSSL("EVP_DecryptInit_ex")
         }
         var written: Int32 = 0
-        try feedAAD(aad, encrypt: false)
-        var offset = 0
-        if let input = ciphertext.baseAddress {
-            while offset < ciphertext.count {
-                let chunk = min(ciphertext.count - offset, Self.maxChunk)
-                guard
-                    EVP_DecryptUpdate(
-                        handle, (plaintext + offset).assumingMemoryBound(to: UInt8.self), &written,
-                        (input + offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1
-                else { throw CryptoError.openSSL("EVP_DecryptUpdate") }
-                offset += Int(written)
-            }
-        }
+        _ = try update(aad, into: nil, encrypt: false)
+        let offset = try update(ciphertext, into: plaintext, encrypt: false)
         guard resolverd_gcm_set_tag(handle, tag.assumingMemoryBound(to: UInt8.self), Int32(Self.tagByteCount)) == 1 else {
             throw CryptoError.openSSL("EVP_CTRL_AEAD_SET_TAG")
         }
@@ -141,19 +119,26 @@ struct GCMContext {
         }
     }
 
-    private func feedAAD(_ aad: UnsafeRawBufferPointer, encrypt: Bool) throws {
-        guard let base = aad.baseAddress else { return }
+    /// Feeds `input` through the cipher in chunks libcrypto accepts (`Int32` lengths): into `output`, or as
+    /// associated data when `output` is nil. Returns the bytes written.
+    @inline(__always)
+    private func update(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer?, encrypt: Bool) throws -> Int {
+        guard let base = input.baseAddress else { return 0 }
         var written: Int32 = 0
-        var offset = 0
-        while offset < aad.count {
-            let chunk = min(aad.count - offset, Self.maxChunk)
-            let input = (base + offset).assumingMemoryBound(to: UInt8.self)
+        var consumed = 0
+        var produced = 0
+        while consumed < input.count {
+            let chunk = min(input.count - consumed, Self.maxChunk)
+            let source = (base + consumed).assumingMemoryBound(to: UInt8.self)
+            let target = output.map { ($0 + produced).assumingMemoryBound(to: UInt8.self) }
             let ok =
                 encrypt
-                ? EVP_EncryptUpdate(handle, nil, &written, input, Int32(chunk))
-                : EVP_DecryptUpdate(handle, nil, &written, input, Int32(chunk))
-            guard ok == 1 else { throw CryptoError.openSSL("EVP_CipherUpdate(aad)") }
-            offset += chunk
+                ? EVP_EncryptUpdate(handle, target, &written, source, Int32(chunk))
+                : EVP_DecryptUpdate(handle, target, &written, source, Int32(chunk))
+            guard ok == 1 else { throw CryptoError.openSSL(encrypt ? "EVP_EncryptUpdate" : "EVP_DecryptUpdate") }
+            consumed += chunk
+            produced += Int(written)
         }
+        return produced
     }
 }

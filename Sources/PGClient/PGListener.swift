@@ -5,6 +5,8 @@ public enum PGListenerEvent: Sendable, Hashable {
     /// LISTEN is in place, at first and again after every reconnect: anything sent while the listener was
     /// disconnected was missed, so consumers that cache should start afresh.
     case listening
+    /// The connection dropped; notifications are being missed until the next `.listening`.
+    case disconnected
     case notification(PGNotification)
 }
 
@@ -50,6 +52,7 @@ public struct PGListener: Sendable {
                     connection.close()
                 }
                 connection.close()
+                continuation.yield(.disconnected)
                 if !Task.isCancelled { logger.warning("notification connection lost; reconnecting") }
             } catch {
                 logger.warning("notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])

@@ -15,6 +15,8 @@ struct DaemonSettings: Sendable {
     var activeKeyID: String?
     /// Apply pending migrations at start (`RESOLVERD_MIGRATE_ON_START=true`; always in the dev setup).
     var migrateOnStart: Bool
+    /// Resolve answers kept in memory (`RESOLVERD_CACHE_SIZE`); 0 disables the cache.
+    var cacheSize: Int
 
     init(environment: [String: String]) throws {
         func value(_ name: String) -> String? {
@@ -45,6 +47,11 @@ struct DaemonSettings: Sendable {
         case "true", "1", "yes": migrateOnStart = true
         case let other?: throw SettingsError(setting: "RESOLVERD_MIGRATE_ON_START", reason: "'\(other)' is not true or false")
         }
+        let cache = value("RESOLVERD_CACHE_SIZE") ?? "10000"
+        guard let cacheSize = Int(cache), (0...10_000_000).contains(cacheSize) else {
+            throw SettingsError(setting: "RESOLVERD_CACHE_SIZE", reason: "'\(cache)' is not a number from 0 to 10000000")
+        }
+        self.cacheSize = cacheSize
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }

@@ -91,12 +91,22 @@ struct ResolveRoutes: Sendable {
         if let allowed = entry.providers, !allowed.contains(request.provider) {
             result = .failure(APIError(.forbidden, "forbidden", "this services token may not resolve \(request.provider)"))
         } else {
+            let key = ResolveCache<CachedAnswer>.Key(userID: request.userID, provider: request.provider)
+            let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                let resolved = try await runtime.resolver.resolve(
-                    userID: request.userID, provider: request.provider,
-                    minValidSeconds: request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds)
-                connectorID = resolved.record.id
-                result = .success(Self.render(resolved))
+                if let cached = runtime.cache.value(for: key, minValidSeconds: minValidSeconds, now: Date()) {
+                    connectorID = cached.connectorID
+                    result = .success(cached.body)
+                } else {
+                    let epoch = runtime.cache.epoch
+                    let resolved = try await runtime.resolver.resolve(
+                        userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
+                    let body = Self.render(resolved)
+                    runtime.cache.insert(
+                        CachedAnswer(body: body, connectorID: resolved.record.id), for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
+                    connectorID = resolved.record.id
+                    result = .success(body)
+                }
             } catch {
                 let apiError = APIError(error)
                 if let connectorError = error as? ConnectorError, connectorError.code == .corruptCredential {

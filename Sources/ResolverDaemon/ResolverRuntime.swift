@@ -13,9 +13,10 @@ struct ResolverRuntime: Sendable {
     var metrics: ResolverMetrics
     var audit: AuditWriter
     var migrator: PGMigrator
+    var cache: ResolveCache<CachedAnswer>
     var logger: Logger
 
-    init(pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger) {
+    init(pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000) {
         self.pool = pool
         self.keyring = keyring
         self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
@@ -24,6 +25,12 @@ struct ResolverRuntime: Sendable {
         self.metrics = ResolverMetrics()
         self.audit = AuditWriter(pool: pool, logger: logger)
         self.migrator = ConnectorsSchema.migrator()
+        self.cache = ResolveCache(capacity: cacheSize)
         self.logger = logger
+    }
+
+    /// The service that keeps the cache true to the database; the cache serves only while it runs.
+    func cacheInvalidator() -> CacheInvalidator {
+        CacheInvalidator(listener: PGListener(configuration: pool.configuration.connection, logger: logger), cache: cache, logger: logger)
     }
 }

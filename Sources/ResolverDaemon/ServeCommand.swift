@@ -15,7 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the daemon: the resolver API, probes and metrics.",
         discussion: """
             Reads DATABASE_URL, RESOLVERD_LISTEN, RESOLVERD_ADMIN_LISTEN, RESOLVERD_SERVICES_TOKENS_FILE, RESOLVERD_KEYS_DIR, \
-            RESOLVERD_ACTIVE_KEY, RESOLVERD_MIGRATE_ON_START and RESOLVERD_LOG_LEVEL. Without DATABASE_URL it runs the \
+            RESOLVERD_ACTIVE_KEY, RESOLVERD_MIGRATE_ON_START, RESOLVERD_CACHE_SIZE and RESOLVERD_LOG_LEVEL. Without DATABASE_URL it runs the \
             development setup under RESOLVERD_DATA_DIR. SIGHUP re-reads the services tokens and the keys; SIGTERM drains \
             requests and audit events, then exits.
             """
@@ -70,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = 16
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
-        let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger)
+        let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize)
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
 
@@ -84,7 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: pool), .init(service: runtime.audit), .init(service: admin), .init(service: api),
+                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()),
+                    .init(service: admin), .init(service: api),
                     .init(service: notifier), .init(service: reloader),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

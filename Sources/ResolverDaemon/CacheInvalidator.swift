@@ -1,0 +1,41 @@
+import Connectors
+import Foundation
+import Logging
+import PGClient
+import ServiceLifecycle
+
+/// Listens for connector changes from every replica (NOTIFY) and drops the cache entries they touch.
+struct CacheInvalidator: Service {
+    let listener: PGListener
+    let cache: ResolveCache<CachedAnswer>
+    let logger: Logger
+
+    private struct Change: Decodable {
+        var user_id: String
+        var provider: String
+    }
+
+    func run() async throws {
+        let events = listener.events(channels: [ConnectorStore.changeChannel])
+        for await event in events.cancelOnGracefulShutdown() {
+            switch event {
+            case .listening: cache.setListening(true)
+            case .disconnected: cache.setListening(false)
+            case .notification(let note):
+                guard let change = try? JSONDecoder().decode(Change.self, from: Data(note.payload.utf8)) else {
+                    logger.warning("unreadable change notification; clearing the cache")
+                    cache.setListening(true)
+                    continue
+                }
+                cache.invalidate(.init(userID: change.user_id, provider: change.provider))
+            }
+        }
+        cache.setListening(false)
+    }
+}
+
+/// A resolve answer as the cache keeps it: the rendered body, and what the audit needs.
+struct CachedAnswer: Sendable {
+    var body: [UInt8]
+    var connectorID: String
+}

@@ -1,6 +1,7 @@
 import Connectors
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 
@@ -12,8 +13,9 @@ struct ResolveRoutes: Sendable {
     let runtime: ResolverRuntime
 
     func register(on router: Router<BasicRequestContext>) {
-        router.post("/internal/v1/resolve") { request, _ in try await resolveOne(request) }
-        router.post("/internal/v1/resolve/batch") { request, _ in try await resolveBatch(request) }
+        // Handlers log through the request's logger, which carries Hummingbird's per-request id.
+        router.post("/internal/v1/resolve") { request, context in try await resolveOne(request, logger: context.logger) }
+        router.post("/internal/v1/resolve/batch") { request, context in try await resolveBatch(request, logger: context.logger) }
     }
 
     private func caller(_ request: Request) throws -> ServicesTokens.Entry {
@@ -31,7 +33,7 @@ struct ResolveRoutes: Sendable {
         }
     }
 
-    private func resolveOne(_ request: Request) async throws -> Response {
+    private func resolveOne(_ request: Request, logger: Logger) async throws -> Response {
         let started = ContinuousClock.now
         let entry: ServicesTokens.Entry
         do {
@@ -42,14 +44,14 @@ struct ResolveRoutes: Sendable {
         }
         let buffer = try await body(request)
         let parsed = try ResolveRequest.decode(ResolveRequest.self, from: buffer.readableBytesView).validated()
-        let outcome = await answer(parsed, for: entry, started: started)
+        let outcome = await answer(parsed, for: entry, started: started, logger: logger)
         switch outcome {
         case .success(let json): return Self.json(.ok, json)
         case .failure(let error): throw error
         }
     }
 
-    private func resolveBatch(_ request: Request) async throws -> Response {
+    private func resolveBatch(_ request: Request, logger: Logger) async throws -> Response {
         let entry = try caller(request)
         let buffer = try await body(request)
         let batch = try ResolveRequest.decode(ResolveBatchRequest.self, from: buffer.readableBytesView)
@@ -61,7 +63,7 @@ struct ResolveRoutes: Sendable {
                 group.addTask {
                     let started = ContinuousClock.now
                     do {
-                        return (index, await answer(try item.validated(), for: entry, started: started))
+                        return (index, await answer(try item.validated(), for: entry, started: started, logger: logger))
                     } catch {
                         return (index, .failure(APIError(error)))
                     }
@@ -85,7 +87,9 @@ struct ResolveRoutes: Sendable {
     }
 
     /// Resolves for `entry`, recording metrics and the audit event; never throws.
-    private func answer(_ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant) async -> Result<[UInt8], APIError> {
+    private func answer(
+        _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger
+    ) async -> Result<[UInt8], APIError> {
         let result: Result<[UInt8], APIError>
         var connectorID: String?
         if let allowed = entry.providers, !allowed.contains(request.provider) {
@@ -110,9 +114,9 @@ struct ResolveRoutes: Sendable {
             } catch {
                 let apiError = APIError(error)
                 if let connectorError = error as? ConnectorError, connectorError.code == .corruptCredential {
-                    runtime.logger.critical("stored credential does not decrypt", metadata: ["provider": "\(request.provider)", "alert": "corrupt_credential"])
+                    logger.critical("stored credential does not decrypt", metadata: ["provider": "\(request.provider)", "alert": "corrupt_credential"])
                 } else if apiError.status.code >= 500 {
-                    runtime.logger.error("resolve failed", metadata: ["provider": "\(request.provider)", "error": "\(error)"])
+                    logger.error("resolve failed", metadata: ["provider": "\(request.provider)", "error": "\(error)"])
                 }
                 result = .failure(apiError)
             }

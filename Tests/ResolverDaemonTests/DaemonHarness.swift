@@ -67,7 +67,7 @@ struct DaemonHarness {
 
     /// Runs `body` with a client of the API router.
     func withAPI(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: buildAPIRouter(runtime: runtime))
+        let app = Application(router: buildAPIRouter(runtime: runtime), logger: logs.logger(label: "resolverd.http"))
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -62,7 +62,7 @@ import Testing
                 tokens: ServicesTokenBox(try ServicesTokens(parsing: "gateway \(token)", source: "test"), path: nil), logger: logs.logger())
             let key = try DaemonHarness.sampleKey()
             try await runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
-            let api = Application(router: buildAPIRouter(runtime: runtime))
+            let api = Application(router: buildAPIRouter(runtime: runtime), logger: logs.logger(label: "resolverd.http"))
             let admin = Application(router: buildAdminRouter(runtime: runtime))
             let body = #"{"provider": "stripe", "user_id": "u_1"}"#
             try await api.test(.router) { client in

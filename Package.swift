@@ -87,6 +87,12 @@ let package = Package(
             path: "Benchmarks/PGClientBench",
             swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
+        .executableTarget(
+            name: "ResolveBench",
+            dependencies: ["Connectors", "PGClient", "ResolverCrypto"],
+            path: "Benchmarks/ResolveBench",
+            swiftSettings: strict
+        ),
         .executableTarget(name: "CryptoBench", dependencies: ["ResolverCrypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
 
         // Shared by the integration tests: the test database from the environment, a schema per test,

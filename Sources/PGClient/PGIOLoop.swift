@@ -130,6 +130,7 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
         let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         let readable = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue
         var ready: [UnownedJob] = []
+        var batch = [(any PGIOSource)?](repeating: nil, count: capacity)
         var drained: UInt64 = 0
         while true {
             // Sleep only when no job is waiting; `sleeping` tells enqueuers on other threads to wake us.
@@ -141,16 +142,21 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
                 return 0
             }
             let count = resolverd_epoll_wait(epollFD, flags, tokens, Int32(capacity), timeout)
-            lock.withLock { sleeping = false }
             if count < 0 && resolverd_errno() != EINTR {
                 fatalError("epoll_wait failed (errno \(resolverd_errno()))")
             }
-            for i in 0..<max(0, Int(count)) {
-                if tokens[i] == Self.wakeToken {
-                    _ = read(wakeFD, &drained, 8)
+            // One lock for the whole batch: wake-up state and every event's source.
+            let events = max(0, Int(count))
+            lock.withLock {
+                sleeping = false
+                for i in 0..<events { batch[i] = tokens[i] == Self.wakeToken ? nil : sources[tokens[i]] }
+            }
+            for i in 0..<events {
+                guard let source = batch[i] else {
+                    if tokens[i] == Self.wakeToken { _ = read(wakeFD, &drained, 8) }
                     continue
                 }
-                guard let source = lock.withLock({ sources[tokens[i]] }) else { continue }
+                batch[i] = nil
                 source.ioReady(readable: flags[i] & readable != 0, writable: flags[i] & EPOLLOUT.rawValue != 0)
             }
             lock.withLock { swap(&ready, &jobs) }

@@ -10,7 +10,12 @@ import Testing
         try await TestDatabase.withSchema { pool, _ in
             let marker = "cancel-\(UUID().uuidString)"
             let task = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT pg_sleep(10) -- \(marker)")) }
-            try await Task.sleep(for: .milliseconds(200))
+            // Cancel only once the statement runs on the server (connecting may take a while on a busy machine).
+            let running: PGQuery = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker) AND state = 'active' AND pid <> pg_backend_pid()"
+            for _ in 0..<200 {
+                if try await pool.query(running).first?.decode(Int.self, at: 0) == 1 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let began = clock.now
             task.cancel()
             let error = try await #require(throws: PGError.self) { _ = try await task.value }
@@ -18,9 +23,7 @@ import Testing
             #expect(error.sqlState == "57014")
             #expect(began.duration(to: clock.now) < .seconds(1))
             // Nothing is left running on the server.
-            let running = try await pool.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker) AND state = 'active' AND pid <> pg_backend_pid()")
-            #expect(try running.first?.decode(Int.self, at: 0) == 0)
+            #expect(try await pool.query(running).first?.decode(Int.self, at: 0) == 0)
         }
     }
 

@@ -16,7 +16,7 @@ struct ConnectorsCommand: AsyncParsableCommand {
     /// The store on the configured database and keys (or the development setup's).
     static func withStore(_ body: (ConnectorStore) async throws -> Void) async throws {
         let settings = try DaemonSettings(environment: ProcessInfo.processInfo.environment)
-        let logger = Logging.makeLogger(label: "resolverd.connectors", level: settings.logLevel)
+        let logger = DaemonLogging.makeLogger(label: "resolverd.connectors", level: settings.logLevel)
         var keysDirectory = settings.keysDirectory
         if settings.isDevelopmentSetup {
             let setup = try DevelopmentSetup(dataDirectory: settings.dataDirectory)

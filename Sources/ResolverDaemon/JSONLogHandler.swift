@@ -47,7 +47,7 @@ struct JSONLogHandler: LogHandler {
     }
 }
 
-extension Logging {
+extension DaemonLogging {
     /// Installs the process's log handler: JSON lines when standard output is not a terminal, text otherwise.
     static func bootstrap(level: Logger.Level) {
         let json = isatty(STDOUT_FILENO) == 0

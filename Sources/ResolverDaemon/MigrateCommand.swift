@@ -17,7 +17,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try DaemonSettings(environment: ProcessInfo.processInfo.environment)
-        let logger = Logging.makeLogger(label: "resolverd.migrate", level: settings.logLevel)
+        let logger = DaemonLogging.makeLogger(label: "resolverd.migrate", level: settings.logLevel)
         try await DatabaseHandle.with(settings: settings, logger: logger) { pool in
             let migrator = ConnectorsSchema.migrator()
             if status {

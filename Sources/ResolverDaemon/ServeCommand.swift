@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let settings = try DaemonSettings(environment: environment)
-        Logging.bootstrap(level: settings.logLevel)
+        DaemonLogging.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "resolverd")
 
         var connection = settings.database

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 
-extension Logging {
+/// The daemon's logging setup: JSON lines for `serve` off a terminal (see JSONLogHandler), plain text for
+/// the operator commands.
+enum DaemonLogging {
     /// A logger writing to standard error at `level`.
     static func makeLogger(label: String, level: Logger.Level) -> Logger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
@@ -9,6 +11,3 @@ extension Logging {
         return logger
     }
 }
-
-/// Namespace for the daemon's logging setup.
-enum Logging {}

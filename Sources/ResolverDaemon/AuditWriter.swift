@@ -82,12 +82,12 @@ final class AuditWriter: Service, Sendable {
     }
 
     private func insert(_ events: ArraySlice<Event>) async throws {
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        let times = events.map { $0.at.formatted(style) }
+        // Seconds since the epoch as text: far cheaper to produce than ISO 8601, exact to the microsecond.
+        let times = events.map { String($0.at.timeIntervalSince1970) }
         _ = try await pool.query(
             """
             INSERT INTO audit_events (occurred_at, actor, action, outcome, connector_id, provider, user_id)
-            SELECT t::timestamptz, a, b, c, NULLIF(d, ''), NULLIF(e, ''), NULLIF(f, '')
+            SELECT to_timestamp(t::float8), a, b, c, NULLIF(d, ''), NULLIF(e, ''), NULLIF(f, '')
             FROM unnest(\(times)::text[], \(events.map(\.actor))::text[], \(events.map(\.action))::text[],
                         \(events.map(\.outcome))::text[], \(events.map { $0.connectorID ?? "" })::text[],
                         \(events.map { $0.provider ?? "" })::text[], \(events.map { $0.userID ?? "" })::text[]) AS u(t, a, b, c, d, e, f)

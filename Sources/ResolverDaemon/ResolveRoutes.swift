@@ -43,7 +43,8 @@ struct ResolveRoutes: Sendable {
             throw error
         }
         let buffer = try await body(request)
-        let parsed = try ResolveRequest.decode(ResolveRequest.self, from: buffer.readableBytesView).validated()
+        let bytes = buffer.readableBytesView
+        let parsed = try (ResolveRequest.fastParse(bytes) ?? ResolveRequest.decode(ResolveRequest.self, from: bytes)).validated()
         let outcome = await answer(parsed, for: entry, started: started, logger: logger)
         switch outcome {
         case .success(let json): return Self.json(.ok, json)

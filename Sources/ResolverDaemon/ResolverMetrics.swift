@@ -9,6 +9,8 @@ final class ResolverMetrics: Sendable {
     private let poolIdle: Gauge
     private let poolWaiting: Gauge
     private let poolOpen: Gauge
+    /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
+    private let outcomes: [String: Counter]
 
     init() {
         resolveDuration = registry.makeDurationHistogram(
@@ -19,6 +21,11 @@ final class ResolverMetrics: Sendable {
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
         poolOpen = registry.makeGauge(descriptor: Self.pool, labels: [("state", "open")])
+        let known = [
+            "ok", "invalid_request", "unauthorized", "forbidden", "not_connected", "needs_reauth", "disabled", "payload_too_large",
+            "unavailable", "refresh_unavailable", "corrupt_credential", "internal",
+        ]
+        outcomes = Dictionary(uniqueKeysWithValues: known.map { [registry] in ($0, registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", $0)])) })
     }
 
     private static func name(_ metric: String, unit: String, help: String) -> MetricNameDescriptor {
@@ -31,7 +38,7 @@ final class ResolverMetrics: Sendable {
 
     /// Counts one resolve by outcome (`ok` or the error code) and records its latency.
     func recordResolve(outcome: String, duration: Duration) {
-        registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", outcome)]).increment()
+        (outcomes[outcome] ?? registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", outcome)])).increment()
         resolveDuration.record(duration)
     }
 

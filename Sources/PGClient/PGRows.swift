@@ -44,9 +44,10 @@ public struct PGRow: Sendable {
         return try decode(T.self, at: index)
     }
 
-    /// Decodes the leading columns into a tuple: `let (id, name) = try row.decode((Int, String?).self)`.
-    public func decode<each T: PGDecodable>(_: (repeat each T).Type) throws -> (repeat each T) {
-        var column = 0
+    /// Decodes consecutive columns, the leading ones unless `first` says otherwise, into a tuple:
+    /// `let (id, name) = try row.decode((Int, String?).self)`.
+    public func decode<each T: PGDecodable>(_: (repeat each T).Type, startingAt first: Int = 0) throws -> (repeat each T) {
+        var column = first
         func next<U: PGDecodable>(_: U.Type) throws -> U {
             defer { column += 1 }
             return try decode(U.self, at: column)

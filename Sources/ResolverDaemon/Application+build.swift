@@ -23,6 +23,8 @@ func buildAPIRouter(runtime: ResolverRuntime) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ErrorBodyMiddleware())
     ResolveRoutes(runtime: runtime).register(on: router)
+    ConnectorsRoutes(runtime: runtime).register(on: router)
+    OAuthRoutes(runtime: runtime).register(on: router)
     return router
 }
 

@@ -35,6 +35,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
             }
             notes.append(settings.database == nil ? "database: the embedded development cluster" : "database: \(settings.database!)")
             notes.append("listen \(settings.listen), admin \(settings.adminListen)")
+            let connectors = try settings.connectorsSettings()
+            let configured = connectors.clients.keys.sorted()
+            notes.append("providers: \(connectors.catalog.providers.count) in the catalog; OAuth clients for \(configured.isEmpty ? "none" : configured.joined(separator: ", "))")
+            notes.append("session JWTs: \(connectors.sessionVerifier == nil ? "not accepted" : "accepted")")
             print("configuration is valid")
             for note in notes { print("  " + note) }
         } catch let error as SettingsError {

@@ -17,6 +17,8 @@ struct DaemonSettings: Sendable {
     var migrateOnStart: Bool
     /// Resolve answers kept in memory (`RESOLVERD_CACHE_SIZE`); 0 disables the cache.
     var cacheSize: Int
+    /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
+    var configFile: String?
 
     init(environment: [String: String]) throws {
         func value(_ name: String) -> String? {
@@ -42,6 +44,7 @@ struct DaemonSettings: Sendable {
         servicesTokensFile = value("RESOLVERD_SERVICES_TOKENS_FILE")
         keysDirectory = value("RESOLVERD_KEYS_DIR")
         activeKeyID = value("RESOLVERD_ACTIVE_KEY")
+        configFile = value("RESOLVERD_CONFIG")
         switch value("RESOLVERD_MIGRATE_ON_START")?.lowercased() {
         case nil, "false", "0", "no": migrateOnStart = false
         case "true", "1", "yes": migrateOnStart = true
@@ -55,6 +58,11 @@ struct DaemonSettings: Sendable {
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }
+    }
+
+    /// The connectors API's settings: the config file (when there is one) read and checked.
+    func connectorsSettings() throws -> ConnectorsSettings {
+        try ConnectorsSettings(file: try configFile.map(ConfigFile.load), listen: listen)
     }
 
     /// True when resolverd runs its own development cluster and generated secrets.

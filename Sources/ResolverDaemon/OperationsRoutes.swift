@@ -8,7 +8,7 @@ struct OperationsRoutes: Sendable {
     let runtime: ResolverRuntime
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/healthz") { _, _ in ResolveRoutes.json(.ok, Array(#"{"status":"ok"}"#.utf8)) }
+        router.get("/healthz") { _, _ in HTTPBodies.json(.ok, Array(#"{"status":"ok"}"#.utf8)) }
         router.get("/readyz") { _, _ in await readiness() }
         router.get("/metrics") { _, _ in await metrics() }
     }
@@ -38,7 +38,7 @@ struct OperationsRoutes: Sendable {
             json.string(check.1)
         }
         json.raw("}}")
-        return ResolveRoutes.json(ready ? .ok : .serviceUnavailable, json.bytes)
+        return HTTPBodies.json(ready ? .ok : .serviceUnavailable, json.bytes)
     }
 
     func metrics() async -> Response {

@@ -19,7 +19,7 @@ struct ResolveRequest: Decodable, Sendable {
         guard Self.isProviderSlug(provider) else {
             throw APIError.invalidRequest("provider must be 1-64 characters of a-z, 0-9, '-' and '_'")
         }
-        guard !userID.isEmpty, userID.utf8.count <= 256 else {
+        guard !userID.isEmpty, userID.unicodeScalars.count <= 256 else {
             throw APIError.invalidRequest("user_id must be 1-256 characters")
         }
         if let minValidSeconds, !(0...86_400).contains(minValidSeconds) {

@@ -8,7 +8,6 @@ import NIOCore
 /// `POST /internal/v1/resolve` and `/internal/v1/resolve/batch`, for internal services holding a services token.
 struct ResolveRoutes: Sendable {
     static let tokenField = HTTPField.Name("X-Reeve-Services-Token")!
-    static let bodyLimit = 64 * 1024
 
     let runtime: ResolverRuntime
 
@@ -25,14 +24,6 @@ struct ResolveRoutes: Sendable {
         return entry
     }
 
-    private func body(_ request: Request) async throws -> ByteBuffer {
-        do {
-            return try await request.body.collect(upTo: Self.bodyLimit)
-        } catch is NIOTooManyBytesError {
-            throw APIError.tooLarge
-        }
-    }
-
     private func resolveOne(_ request: Request, logger: Logger) async throws -> Response {
         let started = ContinuousClock.now
         let entry: ServicesTokens.Entry
@@ -42,19 +33,19 @@ struct ResolveRoutes: Sendable {
             runtime.metrics.recordResolve(outcome: error.code, duration: started.duration(to: .now))
             throw error
         }
-        let buffer = try await body(request)
+        let buffer = try await HTTPBodies.collect(request)
         let bytes = buffer.readableBytesView
         let parsed = try (ResolveRequest.fastParse(bytes) ?? ResolveRequest.decode(ResolveRequest.self, from: bytes)).validated()
         let outcome = await answer(parsed, for: entry, started: started, logger: logger)
         switch outcome {
-        case .success(let json): return Self.json(.ok, json)
+        case .success(let json): return HTTPBodies.json(.ok, json)
         case .failure(let error): throw error
         }
     }
 
     private func resolveBatch(_ request: Request, logger: Logger) async throws -> Response {
         let entry = try caller(request)
-        let buffer = try await body(request)
+        let buffer = try await HTTPBodies.collect(request)
         let batch = try ResolveRequest.decode(ResolveBatchRequest.self, from: buffer.readableBytesView)
         guard batch.requests.count <= ResolveBatchRequest.limit else {
             throw APIError.invalidRequest("a batch holds at most \(ResolveBatchRequest.limit) requests")
@@ -84,7 +75,7 @@ struct ResolveRoutes: Sendable {
             }
         }
         json.raw("]}")
-        return Self.json(.ok, json.bytes)
+        return HTTPBodies.json(.ok, json.bytes)
     }
 
     /// Resolves for `entry`, recording metrics and the audit event; never throws.
@@ -158,11 +149,5 @@ struct ResolveRoutes: Sendable {
         json.rawJSON(record.metadataJSON)
         json.raw("}")
         return json.bytes
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -11,6 +11,6 @@ struct ResolverCommand: AsyncParsableCommand {
             Without DATABASE_URL, resolverd runs a private PostgreSQL cluster under RESOLVERD_DATA_DIR \
             (default ./.resolverd-data) for development.
             """,
-        subcommands: [ServeCommand.self, MigrateCommand.self, CheckConfigCommand.self, ConnectorsCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, CheckConfigCommand.self, ConnectorsCommand.self, APIKeyCommand.self]
     )
 }

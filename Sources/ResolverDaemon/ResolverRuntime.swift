@@ -14,9 +14,15 @@ struct ResolverRuntime: Sendable {
     var audit: AuditWriter
     var migrator: PGMigrator
     var cache: ResolveCache<CachedAnswer>
+    var connectors: ConnectorsRuntime
     var logger: Logger
 
-    init(pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000) {
+    init(
+        pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000,
+        connectorsSettings: ConnectorsSettings? = nil
+    ) {
+        // Without a config file: the built-in catalog (its validity is a unit test), no clients, no session keys.
+        let connectorsSettings = connectorsSettings ?? (try! ConnectorsSettings(file: nil, listen: ListenAddress(host: "127.0.0.1", port: 8080)))
         self.pool = pool
         self.keyring = keyring
         self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
@@ -26,6 +32,12 @@ struct ResolverRuntime: Sendable {
         self.audit = AuditWriter(pool: pool, logger: logger)
         self.migrator = ConnectorsSchema.migrator()
         self.cache = ResolveCache(capacity: cacheSize)
+        let apiKeys = APIKeys(pool: pool)
+        self.connectors = ConnectorsRuntime(
+            settings: connectorsSettings, client: ProviderClient(timeout: connectorsSettings.providerTimeout),
+            grants: GrantStore(pool: pool, cipher: store.cipher), apiKeys: apiKeys,
+            authenticator: UserAuthenticator(apiKeys: apiKeys, sessions: connectorsSettings.sessionVerifier, services: tokens),
+            audit: audit)
         self.logger = logger
     }
 

@@ -63,6 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as CryptoError {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "\(error)")
         }
+        let connectorsSettings = try settings.connectorsSettings()
         let tokens = ServicesTokenBox(try tokensFile.map(ServicesTokens.load) ?? ServicesTokens(entries: []), path: tokensFile)
         if tokens.current.entries.isEmpty { logger.warning("no services tokens configured: the internal API refuses every call") }
 
@@ -70,7 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = 16
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
-        let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize)
+        let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize,
+            connectorsSettings: connectorsSettings)
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
 

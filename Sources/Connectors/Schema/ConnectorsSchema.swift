@@ -6,7 +6,8 @@ public import PGClient
 /// one as `modified`).
 public enum ConnectorsSchema {
     public static let migrations: [PGMigration] = [
-        Migration0001Initial.migration
+        Migration0001Initial.migration,
+        Migration0002GrantSettings.migration,
     ]
 
     /// The migrator for this schema.

@@ -16,8 +16,12 @@ public final class ConnectorStore: Sendable {
         self.cipher = cipher
     }
 
-    static let recordColumns: StaticString =
-        "id, user_id, workspace_id, provider, type, status, expires_at, scopes, metadata::text, version, created_at, updated_at"
+    static let recordColumns: StaticString = """
+        id, user_id, workspace_id, provider, type, status, expires_at, scopes, metadata::text, version, created_at, updated_at, \
+        role, settings::text, health, last_checked_at, last_refresh_error
+        """
+    /// The number of columns in ``recordColumns``: queries that select more read them after these.
+    static let recordColumnCount = 17
 
     static func record(from row: PGRow) throws -> ConnectorRecord {
         let (id, userID, workspaceID, provider, type, status, expiresAt, scopes, metadata, version, createdAt, updatedAt) =
@@ -25,13 +29,20 @@ public final class ConnectorStore: Sendable {
         return ConnectorRecord(
             id: id, userID: userID, workspaceID: workspaceID, provider: provider,
             type: ConnectorType(rawValue: type) ?? .apiKey, status: ConnectorStatus(rawValue: status) ?? .failed,
-            expiresAt: expiresAt, scopes: scopes, metadataJSON: metadata, version: version, createdAt: createdAt, updatedAt: updatedAt)
+            expiresAt: expiresAt, scopes: scopes, metadataJSON: metadata,
+            role: try row.decode(String?.self, at: 12).flatMap(ConnectorRole.init(rawValue:)),
+            settingsJSON: try row.decode(String.self, at: 13),
+            health: ConnectorHealth(rawValue: try row.decode(String.self, at: 14)) ?? .unknown,
+            lastCheckedAt: try row.decode(Date?.self, at: 15),
+            lastError: try row.decode(String?.self, at: 16),
+            version: version, createdAt: createdAt, updatedAt: updatedAt)
     }
 
     /// Stores the credential of `userID` for `provider`, replacing any earlier one atomically.
     @discardableResult
     public func put(
-        userID: String, workspaceID: String? = nil, provider: String, credential: Credential, metadataJSON: String = "{}"
+        userID: String, workspaceID: String? = nil, provider: String, credential: Credential, metadataJSON: String = "{}",
+        settingsJSON: String? = nil, role: ConnectorRole? = nil, checkedAt: Date? = nil
     ) async throws -> ConnectorRecord {
         let newID = try Identifiers.make(prefix: "ct_")
         return try await pool.withTransaction { connection in
@@ -51,6 +62,9 @@ public final class ConnectorStore: Sendable {
                     workspace_id = \(workspaceID), type = \(credential.type.rawValue), status = 'connected',
                     access_token = \(access), refresh_token = \(refresh), expires_at = \(credential.expiresAt),
                     scopes = \(credential.scopes), metadata = \(metadataJSON)::jsonb,
+                    settings = COALESCE(\(settingsJSON)::jsonb, settings), role = COALESCE(\(role?.rawValue)::text, role),
+                    health = CASE WHEN \(checkedAt)::timestamptz IS NULL THEN health ELSE 'ok' END,
+                    last_checked_at = COALESCE(\(checkedAt)::timestamptz, last_checked_at),
                     refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
                     version = version + 1, updated_at = now()
                 WHERE id = \(id)
@@ -67,7 +81,7 @@ public final class ConnectorStore: Sendable {
             "SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE user_id = \(userID) AND provider = \(provider)")
         guard let row = rows.first else { return nil }
         let record = try Self.record(from: row)
-        guard let ciphertext = try row.decode([UInt8]?.self, at: 12) else {
+        guard let ciphertext = try row.decode([UInt8]?.self, at: Self.recordColumnCount) else {
             return ResolvedConnector(record: record, accessToken: "", tokenType: "Bearer")
         }
         return ResolvedConnector(record: record, accessToken: try cipher.open(ciphertext, id: record.id, column: .accessToken), tokenType: "Bearer")

@@ -1,0 +1,283 @@
+public import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ResolverCrypto
+
+/// The operator's registration at a provider: the client id and secret from the configuration.
+public struct OAuthClient: Sendable {
+    public var clientID: String
+    public var clientSecret: String?
+
+    public init(clientID: String, clientSecret: String?) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+    }
+}
+
+/// Tokens as a provider's token endpoint answered them.
+public struct TokenResponse: Sendable {
+    public var accessToken: String
+    public var refreshToken: String?
+    public var expiresIn: Int?
+    public var scopes: [String]?
+    /// The whole answer's other facts (Salesforce's `instance_url`, TikTok's advertiser ids), never a token.
+    public var facts: [String: String]
+}
+
+/// What a provider said to a call, classified the way resolverd acts on it.
+public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
+    /// The provider refused: `code` is its error (`invalid_grant`, `bad_refresh_token`, `190`…). `permanent` means
+    /// only the user can fix it (connect again); otherwise the request itself was wrong.
+    case rejected(code: String, permanent: Bool, status: Int)
+    /// The provider could not answer: network, timeout, 5xx, 429 (with its `Retry-After`).
+    case unavailable(reason: String, retryAfter: Duration?)
+    /// An answer resolverd cannot read.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .rejected(let code, let permanent, let status): "provider refused (\(status) \(code)\(permanent ? ", reconnect needed" : ""))"
+        case .unavailable(let reason, _): "provider unavailable (\(reason))"
+        case .malformed(let reason): "unreadable provider answer (\(reason))"
+        }
+    }
+}
+
+/// The outcome of a provider's cheap read.
+public struct ProviderCheck: Sendable {
+    public var latency: Duration
+    public var accountName: String?
+}
+
+/// Calls providers as the catalog describes them: code exchange, refresh, the cheap read, revocation. It never
+/// logs a token, a code or a secret; answers are read up to 1 MiB.
+public final class ProviderClient: Sendable {
+    public let http: HTTPClient
+    public let timeout: Duration
+    static let bodyLimit = 1 << 20
+    /// RFC 6749's errors that mean the grant is gone for good (on 400, 401 or 403).
+    static let permanentOAuthErrors: Set<String> = ["invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope"]
+
+    /// One HTTP client for the process, never shut down (like `HTTPClient.shared`), but never following redirects:
+    /// a provider's endpoint that redirects is answered as it is, and no credential goes to another host.
+    private static let processClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        configuration.connectionPool.idleTimeout = .seconds(30)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    public init(timeout: Duration = .seconds(15)) {
+        http = Self.processClient
+        self.timeout = timeout
+    }
+
+    // MARK: Token endpoint
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    public func exchangeCode(
+        provider: ProviderDefinition, client: OAuthClient, code: String, redirectURI: String, codeVerifier: String?
+    ) async throws -> TokenResponse {
+        guard let oauth = provider.oauth else { throw ProviderFailure.malformed("\(provider.slug) is not an OAuth provider") }
+        var parameters = oauth.tokenParams ?? [:]
+        parameters["grant_type"] = "authorization_code"
+        parameters[oauth.codeParam ?? "code"] = code
+        parameters["redirect_uri"] = redirectURI
+        if let codeVerifier { parameters["code_verifier"] = codeVerifier }
+        return try await tokenRequest(url: oauth.tokenURL, oauth: oauth, client: client, parameters: parameters)
+    }
+
+    /// Renews tokens with a refresh token (or, for Meta, re-exchanges the long-lived access token).
+    public func refresh(provider: ProviderDefinition, client: OAuthClient, refreshToken: String?, accessToken: String) async throws -> TokenResponse {
+        guard let oauth = provider.oauth else { throw ProviderFailure.malformed("\(provider.slug) is not an OAuth provider") }
+        var parameters: [String: String] = [:]
+        switch oauth.grantType {
+        case .metaLongLived:
+            parameters["grant_type"] = "fb_exchange_token"
+            parameters["fb_exchange_token"] = accessToken
+        default:
+            guard let refreshToken else { throw ProviderFailure.rejected(code: "no_refresh_token", permanent: true, status: 0) }
+            parameters["grant_type"] = "refresh_token"
+            parameters["refresh_token"] = refreshToken
+        }
+        return try await tokenRequest(url: oauth.refreshURL ?? oauth.tokenURL, oauth: oauth, client: client, parameters: parameters)
+    }
+
+    private func tokenRequest(
+        url: String, oauth: ProviderDefinition.OAuth, client: OAuthClient, parameters: [String: String]
+    ) async throws -> TokenResponse {
+        var parameters = parameters
+        var headers = HTTPHeaders([("Accept", "application/json")])
+        let idName = oauth.clientIDParam ?? "client_id"
+        let secretName = oauth.clientSecretParam ?? "client_secret"
+        switch oauth.clientAuth {
+        case .basic:
+            let pair = "\(FormEncoding.encode(client.clientID)):\(FormEncoding.encode(client.clientSecret ?? ""))"
+            headers.add(name: "Authorization", value: "Basic \(Data(pair.utf8).base64EncodedString())")
+        case .post, .json, .query:
+            parameters[idName] = client.clientID
+            if let secret = client.clientSecret { parameters[secretName] = secret }
+        }
+        var request = HTTPClientRequest(url: url)
+        let sendsQuery = oauth.clientAuth == .query || oauth.tokenRequestMethod?.uppercased() == "GET"
+        if sendsQuery {
+            request.method = oauth.tokenRequestMethod?.uppercased() == "GET" ? .GET : .POST
+            request.url = url + (url.contains("?") ? "&" : "?") + FormEncoding.encode(parameters)
+        } else {
+            request.method = .POST
+            if oauth.tokenRequestFormat == .json || oauth.clientAuth == .json {
+                headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(parameters)))
+            } else {
+                headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: FormEncoding.encode(parameters)))
+            }
+        }
+        request.headers = headers
+        let (status, json, retryAfter) = try await send(request)
+        let style = oauth.errorStyle ?? .oauth
+        if let failure = Self.classify(status: status, json: json, style: style, extraPermanent: Set(oauth.permanentErrors ?? []), retryAfter: retryAfter) {
+            throw failure
+        }
+        // TikTok wraps its answer in `data`.
+        let body = style == .tiktok ? (json?.value(at: "data") ?? json) : json
+        guard let object = body?.object, let accessToken = object["access_token"]?.text, !accessToken.isEmpty else {
+            throw ProviderFailure.malformed("the token answer has no access_token")
+        }
+        let expiresIn = object["expires_in"].flatMap { $0.text.flatMap(Int.init) }
+        let scope = object["scope"]?.text.map { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) }
+        var facts: [String: String] = [:]
+        for (key, value) in object where !["access_token", "refresh_token", "id_token"].contains(key) {
+            if let text = value.text { facts[key] = text }
+        }
+        return TokenResponse(
+            accessToken: accessToken, refreshToken: object["refresh_token"]?.text.flatMap { $0.isEmpty ? nil : $0 },
+            expiresIn: expiresIn, scopes: scope, facts: facts)
+    }
+
+    /// The failure an answer stands for, or nil when it is a success. Providers differ (PROVIDERS.md): GitHub
+    /// says `bad_refresh_token` with 200, TikTok a non-zero `code` with 200, Meta `{"error": {"code": 190}}`.
+    static func classify(status: Int, json: JSONValue?, style: ProviderDefinition.ErrorStyle, extraPermanent: Set<String>, retryAfter: Duration?) -> ProviderFailure? {
+        if status == 429 || status >= 500 {
+            return .unavailable(reason: "HTTP \(status)", retryAfter: retryAfter)
+        }
+        var code: String?
+        switch style {
+        case .oauth, .github:
+            code = json?.object?["error"]?.text
+        case .tiktok:
+            if let value = json?.object?["code"]?.text, value != "0" { code = value }
+        case .meta:
+            code = json?.value(at: "error.code")?.text ?? json?.object?["error"]?.text
+        case .figma:
+            if json?.object?["error"] == .bool(true) { code = json?.object?["message"]?.text ?? "error" }
+        }
+        if code == nil && !(200..<300).contains(status) { code = "http_\(status)" }
+        guard let code else { return nil }
+        let refusal = [200, 400, 401, 403].contains(status)
+        let permanent = refusal && (permanentOAuthErrors.contains(code) || extraPermanent.contains(code) || (style == .figma && status != 200))
+        return .rejected(code: code, permanent: permanent, status: status)
+    }
+
+    // MARK: Calls made with the credential
+
+    /// The provider's cheap read with this credential; the account name when the catalog says where it is.
+    public func check(_ call: ProviderDefinition.HTTPCall, provider: ProviderDefinition, values: TemplateValues) async throws -> ProviderCheck {
+        var request = HTTPClientRequest(url: try values.render(call.url, inURL: true))
+        request.method = HTTPMethod(rawValue: call.method.uppercased())
+        for (name, value) in call.headers ?? [:] { request.headers.add(name: name, value: try values.render(value)) }
+        if let basic = call.basic {
+            let pair = "\(try values.render(basic.username)):\(try values.render(basic.password))"
+            request.headers.add(name: "Authorization", value: "Basic \(Data(pair.utf8).base64EncodedString())")
+        }
+        if let body = call.body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: try values.render(body)))
+        }
+        request.headers.add(name: "Accept", value: "application/json")
+        let started = ContinuousClock.now
+        let (status, json, retryAfter) = try await send(request)
+        let latency = started.duration(to: .now)
+        if status == 401 || status == 403 {
+            throw ProviderFailure.rejected(code: "http_\(status)", permanent: true, status: status)
+        }
+        let style = provider.oauth?.errorStyle ?? .oauth
+        if let failure = Self.classify(status: status, json: json, style: style == .github ? .oauth : style, extraPermanent: Set(provider.oauth?.permanentErrors ?? []), retryAfter: retryAfter) {
+            throw failure
+        }
+        let name = call.accountNamePath.flatMap { json?.value(at: $0)?.text }
+        return ProviderCheck(latency: latency, accountName: name)
+    }
+
+    /// Revokes the credential at the provider as the catalog says; true when the provider confirmed it.
+    public func revoke(provider: ProviderDefinition, client: OAuthClient?, token: String, values: TemplateValues) async throws -> Bool {
+        guard let revocation = provider.revoke else { return false }
+        var request = HTTPClientRequest(url: try values.render(revocation.url, inURL: true))
+        request.method = HTTPMethod(rawValue: revocation.method.uppercased())
+        request.headers.add(name: "Accept", value: "application/json")
+        switch revocation.style {
+        case .rfc7009:
+            var parameters = ["token": token, "token_type_hint": revocation.token.rawValue]
+            if let client {
+                if provider.oauth?.clientAuth == .basic {
+                    let pair = "\(FormEncoding.encode(client.clientID)):\(FormEncoding.encode(client.clientSecret ?? ""))"
+                    request.headers.add(name: "Authorization", value: "Basic \(Data(pair.utf8).base64EncodedString())")
+                } else {
+                    parameters["client_id"] = client.clientID
+                    if let secret = client.clientSecret { parameters["client_secret"] = secret }
+                }
+            }
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: FormEncoding.encode(parameters)))
+        case .queryToken:
+            request.url += (request.url.contains("?") ? "&" : "?") + "token=" + TemplateValues.percentEncoded(token)
+        case .bearer:
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .basicClient:
+            guard let client else { return false }
+            let pair = "\(client.clientID):\(client.clientSecret ?? "")"
+            request.headers.add(name: "Authorization", value: "Basic \(Data(pair.utf8).base64EncodedString())")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(["access_token": token])))
+        }
+        let (status, _, _) = try await send(request)
+        return (200..<300).contains(status)
+    }
+
+    // MARK: Transport
+
+    private func send(_ request: HTTPClientRequest) async throws -> (status: Int, json: JSONValue?, retryAfter: Duration?) {
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+            let body = try await response.body.collect(upTo: Self.bodyLimit)
+            let json = body.readableBytes == 0 ? nil : try? JSONValue.parse(body.readableBytesView)
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds(max(0, $0)) }
+            return (Int(response.status.code), json, retryAfter)
+        } catch let failure as ProviderFailure {
+            throw failure
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw ProviderFailure.unavailable(reason: "timeout", retryAfter: nil)
+        } catch is NIOTooManyBytesError {
+            throw ProviderFailure.malformed("the answer is larger than 1 MiB")
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Connection refused, reset, TLS: the message names no secret, but keep it short.
+            throw ProviderFailure.unavailable(reason: "network error", retryAfter: nil)
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as token endpoints read it.
+enum FormEncoding {
+    static let allowed = CharacterSet.urlUnreserved
+
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    static func encode(_ parameters: [String: String]) -> String {
+        parameters.sorted(by: { $0.key < $1.key }).map { "\(encode($0.key))=\(encode($0.value))" }.joined(separator: "&")
+    }
+}

@@ -1,0 +1,208 @@
+import Connectors
+import Foundation
+import ResolverCrypto
+
+/// The optional config file (`RESOLVERD_CONFIG`, JSON): what does not fit an environment variable. Secrets are
+/// never in it, only the paths of files that hold them (`client_secret_file`, `secret_file`).
+struct ConfigFile: Decodable, Sendable {
+    /// The daemon's public origin, as browsers reach it: the OAuth callback is `{public_url}/api/oauth/{provider}/callback`.
+    var publicURL: String?
+    /// Where a browser may be sent back after a grant (`redirect_uri` of authorize): exact scheme, host, port and path.
+    var redirectAllowlist: [String]?
+    var sessionJWT: SessionJWT?
+    /// Per provider: the client registration, a base URL override, operator values and a partial catalog entry.
+    var providers: [String: ProviderSettings]?
+    /// Whole providers in the catalog's own format.
+    var customProviders: [JSONValue]?
+    /// How long a provider call may take, in seconds (default 15).
+    var providerTimeoutSeconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case publicURL = "public_url", redirectAllowlist = "redirect_allowlist", sessionJWT = "session_jwt", providers
+        case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds"
+    }
+
+    struct SessionJWT: Decodable, Sendable {
+        /// HS256 (with `secret_file`), RS256 or ES256 (with `public_key_file`).
+        var algorithm: String
+        var secretFile: String?
+        var publicKeyFile: String?
+        var issuer: String?
+        var audience: String?
+        var leewaySeconds: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case algorithm, secretFile = "secret_file", publicKeyFile = "public_key_file", issuer, audience, leewaySeconds = "leeway_seconds"
+        }
+    }
+
+    struct ProviderSettings: Decodable, Sendable {
+        var clientID: String?
+        var clientSecretFile: String?
+        var baseURL: String?
+        /// Values for `{config.NAME}` in the catalog's templates (a Google Ads developer token's file is better: see `value_files`).
+        var values: [String: String]?
+        /// Values read from files, for `{config.NAME}` that are secret.
+        var valueFiles: [String: String]?
+        /// A partial catalog entry merged over the built-in one (RFC 7386).
+        var override: JSONValue?
+
+        enum CodingKeys: String, CodingKey {
+            case clientID = "client_id", clientSecretFile = "client_secret_file", baseURL = "base_url", values
+            case valueFiles = "value_files", override
+        }
+    }
+
+    static func load(path: String) throws -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "cannot read \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(ConfigFile.self, from: data)
+        } catch let error as DecodingError {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(path): \(Self.describe(error))")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let text = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return text.isEmpty ? "the document" : text
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)): \(key.stringValue) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)) has the wrong type"
+        case .dataCorrupted(let context): return "\(path(context)) is not valid JSON"
+        @unknown default: return "not a valid config file"
+        }
+    }
+}
+
+/// What the connectors API needs from the configuration, validated once at start.
+struct ConnectorsSettings: Sendable {
+    var catalog: ProviderCatalog
+    var clients: [String: OAuthClient]
+    var values: [String: [String: String]]
+    var redirectAllowlist: [URLComponents]
+    /// The origin of the OAuth callback URL sent to providers.
+    var publicURL: String
+    var sessionVerifier: JWTVerifier?
+    var providerTimeout: Duration
+
+    init(file: ConfigFile?, listen: ListenAddress) throws {
+        let file = file ?? ConfigFile()
+        var patches: [String: JSONValue] = [:]
+        for (slug, provider) in file.providers ?? [:] {
+            if let override = provider.override { patches[slug] = override }
+        }
+        var catalog: ProviderCatalog
+        do {
+            catalog = try ProviderCatalog.builtIn()
+            let known = Set(catalog.providers.map(\.slug))
+            // Overrides of custom providers are applied after they are added.
+            catalog = try catalog.applying(patches: patches.filter { known.contains($0.key) }, additions: file.customProviders ?? [])
+            catalog = try catalog.applying(patches: patches.filter { !known.contains($0.key) }, additions: [])
+        } catch let error as CatalogError {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: error.description)
+        }
+        var rebased = catalog.providers
+        clients = [:]
+        values = [:]
+        for (slug, provider) in file.providers ?? [:] {
+            guard let index = rebased.firstIndex(where: { $0.slug == slug }) else {
+                throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): no such provider in the catalog")
+            }
+            if let base = provider.baseURL {
+                guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).base_url is not an http(s) URL")
+                }
+                rebased[index] = rebased[index].withBaseURL(base)
+            }
+            if let clientID = provider.clientID {
+                let secret = try provider.clientSecretFile.map { try Self.readSecret($0, setting: "providers.\(slug).client_secret_file") }
+                clients[slug] = OAuthClient(clientID: clientID, clientSecret: secret)
+            }
+            var providerValues = provider.values ?? [:]
+            for (name, path) in provider.valueFiles ?? [:] {
+                providerValues[name] = try Self.readSecret(path, setting: "providers.\(slug).value_files.\(name)")
+            }
+            values[slug] = providerValues
+        }
+        do {
+            self.catalog = try ProviderCatalog(rebased)
+        } catch let error as CatalogError {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: error.description)
+        }
+        redirectAllowlist = try (file.redirectAllowlist ?? []).map { entry in
+            guard let components = URLComponents(string: entry), components.scheme != nil, components.host != nil else {
+                throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "redirect_allowlist: '\(entry)' is not an absolute URL")
+            }
+            return components
+        }
+        let host = listen.host == "0.0.0.0" || listen.host == "::" ? "127.0.0.1" : listen.host
+        publicURL = file.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+            ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
+        providerTimeout = .seconds(file.providerTimeoutSeconds ?? 15)
+        sessionVerifier = try file.sessionJWT.map(Self.verifier)
+    }
+
+    private static func verifier(_ jwt: ConfigFile.SessionJWT) throws -> JWTVerifier {
+        let key: SignatureVerifier
+        do {
+            switch jwt.algorithm.uppercased() {
+            case "HS256":
+                guard let path = jwt.secretFile else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt: HS256 needs secret_file")
+                }
+                let secret = try readSecret(path, setting: "session_jwt.secret_file")
+                guard secret.utf8.count >= 32 else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt: the HS256 secret is shorter than 32 bytes")
+                }
+                key = try .hs256(secret: Array(secret.utf8))
+            case "RS256", "ES256":
+                guard let path = jwt.publicKeyFile else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt: \(jwt.algorithm) needs public_key_file")
+                }
+                let pem = try readSecret(path, setting: "session_jwt.public_key_file")
+                key = jwt.algorithm.uppercased() == "RS256" ? try .rs256(publicKeyPEM: pem) : try .es256(publicKeyPEM: pem)
+            default:
+                throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt.algorithm must be HS256, RS256 or ES256")
+            }
+        } catch let error as CryptoError {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt: \(error)")
+        }
+        return JWTVerifier(key: key, issuer: jwt.issuer, audience: jwt.audience, leeway: TimeInterval(jwt.leewaySeconds ?? 60))
+    }
+
+    /// A secret file's text without its trailing newline; the error names the file, never its content.
+    static func readSecret(_ path: String, setting: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(setting): cannot read \(path)")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(setting): \(path) is empty") }
+        return text
+    }
+
+    /// True when `uri` is on the allow-list: the same scheme, host, port and path as one entry.
+    func allowsRedirect(_ uri: String) -> Bool {
+        guard let candidate = URLComponents(string: uri), candidate.fragment == nil, candidate.user == nil, candidate.password == nil else { return false }
+        return redirectAllowlist.contains { allowed in
+            allowed.scheme?.lowercased() == candidate.scheme?.lowercased() && allowed.host?.lowercased() == candidate.host?.lowercased()
+                && Self.port(allowed) == Self.port(candidate) && (allowed.path.isEmpty ? "/" : allowed.path) == (candidate.path.isEmpty ? "/" : candidate.path)
+        }
+    }
+
+    private static func port(_ components: URLComponents) -> Int? {
+        components.port ?? (components.scheme?.lowercased() == "https" ? 443 : components.scheme?.lowercased() == "http" ? 80 : nil)
+    }
+
+    /// The template values of a connector of `provider`.
+    func templateValues(provider: String, accessToken: String?, settingsJSON: String, metadataJSON: String) -> TemplateValues {
+        let settings = (try? JSONValue.parse(Array(settingsJSON.utf8)))?.object?.stringValues ?? [:]
+        let metadata = (try? JSONValue.parse(Array(metadataJSON.utf8)))?.object?.stringValues ?? [:]
+        return TemplateValues(
+            accessToken: accessToken, clientID: clients[provider]?.clientID, settings: settings, metadata: metadata,
+            config: values[provider] ?? [:])
+    }
+}

@@ -1,0 +1,184 @@
+import Connectors
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ResolverCrypto
+
+/// The OAuth code flow: `authorize` starts a grant and answers the provider's URL; the provider sends the browser
+/// back to `callback`, which checks the single-use state, exchanges the code and stores the connector.
+struct OAuthRoutes: Sendable {
+    let runtime: ResolverRuntime
+    var connectors: ConnectorsRuntime { runtime.connectors }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/oauth/:provider/authorize") { request, context in
+            try await authorize(request, slug: context.parameters.get("provider") ?? "")
+        }
+        router.get("/api/oauth/:provider/callback") { request, context in
+            try await callback(request, slug: context.parameters.get("provider") ?? "", logger: context.logger)
+        }
+    }
+
+    /// The URL providers send the browser back to, registered with each provider by the operator.
+    func callbackURL(_ slug: String) -> String {
+        "\(connectors.settings.publicURL)/api/oauth/\(slug)/callback"
+    }
+
+    private func authorize(_ request: Request, slug: String) async throws -> Response {
+        let caller = try await connectors.authenticator.authenticate(request)
+        let provider = try connectors.provider(slug)
+        guard provider.type == .oauth, let oauth = provider.oauth else {
+            throw APIError(.unprocessableContent, "not_oauth_provider", "\(provider.name) connects with an API key: use /api/connectors/connect")
+        }
+        guard let client = connectors.settings.clients[slug] else {
+            throw APIError(.serviceUnavailable, "provider_not_configured", "the operator has not configured a client for \(provider.name)")
+        }
+        let query = request.uri.queryParameters
+        let redirectURI = query["redirect_uri"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        if let redirectURI, !connectors.settings.allowsRedirect(redirectURI) {
+            throw APIError(.badRequest, "redirect_not_allowed", "redirect_uri is not on the configured allow-list")
+        }
+        var scopes = oauth.scopes
+        if let text = query["scopes"].map(String.init), !text.isEmpty {
+            scopes = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+            guard scopes.count <= 64, scopes.allSatisfy({ $0.utf8.count <= 256 }) else { throw APIError.invalidRequest("too many or too long scopes") }
+        }
+        var given: [String: JSONValue] = [:]
+        if let text = query["settings"].map(String.init), !text.isEmpty {
+            guard let object = (try? JSONValue.parse(Array(text.utf8)))?.object else {
+                throw APIError.invalidRequest("settings must be a JSON object")
+            }
+            given = object
+        }
+        let settings = try provider.validatedSettings(given)
+        let settingsJSON = JSONValue.object(settings).jsonText()
+        let workspaceID = query["workspace_id"].map(String.init).flatMap { $0.isEmpty ? nil : $0 } ?? caller.workspaceID
+        let values = TemplateValues(clientID: client.clientID, settings: settings.stringValues, config: connectors.settings.values[slug] ?? [:])
+        let authorizeBase = try values.render(oauth.authorizeURL)
+
+        let connectorID = try await runtime.store.reservePending(userID: caller.userID, workspaceID: workspaceID, provider: slug)
+        let started = try await connectors.grants.start(
+            userID: caller.userID, workspaceID: workspaceID, provider: slug, connectorID: connectorID, redirectURI: redirectURI,
+            scopes: scopes, settingsJSON: settingsJSON, usesPKCE: oauth.pkce != .none)
+
+        var parameters: [(String, String)] = [
+            ("response_type", "code"), (oauth.clientIDParam ?? "client_id", client.clientID), ("redirect_uri", callbackURL(slug)),
+            ("state", started.state),
+        ]
+        if !scopes.isEmpty { parameters.append(("scope", scopes.joined(separator: oauth.scopeSeparator ?? " "))) }
+        if let verifier = started.codeVerifier {
+            parameters.append(("code_challenge", Base64URL.encode(SHA256.hash(Array(verifier.utf8)))))
+            parameters.append(("code_challenge_method", "S256"))
+        }
+        for (name, value) in (oauth.authorizeParams ?? [:]).sorted(by: { $0.key < $1.key }) { parameters.append((name, value)) }
+        let encoded = parameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        let authURL = authorizeBase + (authorizeBase.contains("?") ? "&" : "?") + encoded
+        connectors.audit(caller, "authorize", "started", nil, provider: slug)
+        struct Body: Encodable {
+            var authURL: String
+            var connectorID: String
+            var stateExpiresAt: Date
+            enum CodingKeys: String, CodingKey { case authURL = "auth_url", connectorID = "connector_id", stateExpiresAt = "state_expires_at" }
+        }
+        return try HTTPBodies.json(.ok, encoding: Body(authURL: authURL, connectorID: connectorID, stateExpiresAt: started.expiresAt))
+    }
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlUnreserved) ?? ""
+    }
+
+    private func callback(_ request: Request, slug: String, logger: Logger) async throws -> Response {
+        let query = request.uri.queryParameters
+        let wantsHTML = request.headers[.accept]?.contains("text/html") ?? false
+        guard let provider = connectors.settings.catalog.provider(slug), provider.type == .oauth, let oauth = provider.oauth else {
+            throw APIError(.notFound, "unknown_provider", "no OAuth provider '\(slug.prefix(64))' in the catalog")
+        }
+        guard let state = query["state"].map(String.init), !state.isEmpty, state.utf8.count <= 512 else {
+            throw APIError.invalidRequest("the callback has no state")
+        }
+        let grant: Grant
+        switch try await connectors.grants.claim(state: state, provider: slug) {
+        case .success(let claimed): grant = claimed
+        case .failure(let failure):
+            let reason = switch failure {
+            case .unknown: "the state is unknown"
+            case .used: "the state has already been used"
+            case .expired: "the authorization expired"
+            case .otherProvider: "the state was issued for another provider"
+            }
+            throw APIError(.badRequest, "invalid_state", reason)
+        }
+        let caller = UserCaller(userID: grant.userID, workspaceID: grant.workspaceID, actor: "oauth_callback")
+
+        func fail(_ code: String, _ message: String, status: HTTPResponse.Status) async throws -> Response {
+            try await connectors.grants.finish(grant.id, connected: false, error: code)
+            try await runtime.store.failPending(id: grant.connectorID, reason: code)
+            connectors.audit(caller, "callback", code, nil, provider: slug)
+            if wantsHTML, let target = grant.redirectURI { return Self.redirect(to: target, ["error": code, "provider": slug]) }
+            throw APIError(status, code, message)
+        }
+
+        if let error = query["error"].map(String.init), !error.isEmpty {
+            let code = error == "access_denied" ? "access_denied" : "provider_error"
+            return try await fail(code, error == "access_denied" ? "the user declined at \(provider.name)" : "\(provider.name) answered \(error.prefix(64))", status: .badRequest)
+        }
+        guard let code = query[Substring(oauth.codeParam ?? "code")].map(String.init), !code.isEmpty, code.utf8.count <= 4096 else {
+            return try await fail("invalid_request", "the callback has no code", status: .badRequest)
+        }
+        guard let client = connectors.settings.clients[slug] else {
+            return try await fail("provider_not_configured", "the operator has not configured a client for \(provider.name)", status: .serviceUnavailable)
+        }
+        let tokens: TokenResponse
+        do {
+            tokens = try await connectors.client.exchangeCode(
+                provider: provider, client: client, code: code, redirectURI: callbackURL(slug), codeVerifier: grant.codeVerifier)
+        } catch let failure as ProviderFailure {
+            logger.warning("code exchange failed", metadata: ["provider": "\(slug)", "error": "\(failure)"])
+            if case .rejected(let providerCode, _, _) = failure {
+                return try await fail("provider_error", "\(provider.name) refused the code (\(providerCode.prefix(64)))", status: .badGateway)
+            }
+            return try await fail("provider_unavailable", "\(provider.name) could not be reached", status: .badGateway)
+        }
+
+        var metadata: [String: JSONValue] = [:]
+        for (key, value) in tokens.facts where !["expires_in", "token_type", "scope"].contains(key) { metadata[key] = .string(value) }
+        let values = connectors.settings.templateValues(
+            provider: slug, accessToken: tokens.accessToken, settingsJSON: grant.settingsJSON, metadataJSON: JSONValue.object(metadata).jsonText())
+        let accountName = try? await connectors.check(provider, values: values, logger: logger)
+        if let accountName { metadata["account_name"] = .string(accountName) }
+        let lifetime = tokens.expiresIn ?? oauth.defaultLifetimeSeconds
+        let credential = Credential(
+            type: .oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+            expiresAt: lifetime.map { Date().addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
+        let record = try await runtime.store.put(
+            userID: grant.userID, workspaceID: grant.workspaceID, provider: slug, credential: credential,
+            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: grant.settingsJSON, checkedAt: accountName == nil ? nil : Date())
+        try await connectors.grants.finish(grant.id, connected: true, error: nil)
+        connectors.audit(caller, "callback", "connected", record)
+        if wantsHTML, let target = grant.redirectURI {
+            return Self.redirect(to: target, ["connected": "true", "provider": slug])
+        }
+        struct Body: Encodable {
+            var connected: Bool
+            var provider: String
+            var accountName: String?
+            var connectorID: String
+            enum CodingKeys: String, CodingKey { case connected, provider, accountName = "account_name", connectorID = "connector_id" }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(connected, forKey: .connected)
+                try container.encode(provider, forKey: .provider)
+                try container.encode(accountName, forKey: .accountName)
+                try container.encode(connectorID, forKey: .connectorID)
+            }
+        }
+        return try HTTPBodies.json(.ok, encoding: Body(connected: true, provider: slug, accountName: accountName, connectorID: record.id))
+    }
+
+    private static func redirect(to target: String, _ parameters: [String: String]) -> Response {
+        let query = parameters.sorted(by: { $0.key < $1.key }).map { "\(encode($0.key))=\(encode($0.value))" }.joined(separator: "&")
+        let location = target + (target.contains("?") ? "&" : "?") + query
+        return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ResolverCrypto
+
+/// Who calls the connectors API: a user (through an API key or a session JWT), or an internal service acting
+/// for a user. Everything the API does is scoped to `userID`.
+struct UserCaller: Sendable {
+    var userID: String
+    var workspaceID: String?
+    /// For the audit trail: `api_key:ak_…`, `session`, `service:NAME`. Never a credential.
+    var actor: String
+}
+
+/// Authenticates `/api/*` requests: `Authorization: Bearer tnx_…` (a user API key), `Authorization: Bearer <JWT>`
+/// (a session from the web app), or `X-Reeve-Services-Token` with `X-Reeve-User-Id`.
+struct UserAuthenticator: Sendable {
+    static let userField = HTTPField.Name("X-Reeve-User-Id")!
+    let apiKeys: APIKeys
+    let sessions: JWTVerifier?
+    let services: ServicesTokenBox
+    var now: @Sendable () -> Date = Date.init
+
+    func authenticate(_ request: Request) async throws -> UserCaller {
+        if let authorization = request.headers[.authorization] {
+            guard authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+                throw Self.refused("the Authorization header must be Bearer <credential>")
+            }
+            let credential = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+            if credential.hasPrefix(APIKeys.prefix) {
+                guard let key = try await apiKeys.authenticate(credential) else {
+                    throw Self.refused("the API key is not valid or has been revoked")
+                }
+                return UserCaller(userID: key.userID, workspaceID: key.workspaceID, actor: "api_key:\(key.id)")
+            }
+            guard let sessions else { throw Self.refused("the credential is not a valid API key") }
+            do {
+                let claims = try sessions.verify(credential, now: now())
+                guard !claims.subject.isEmpty, claims.subject.utf8.count <= 256 else { throw Self.refused("the session token has no subject") }
+                return UserCaller(userID: claims.subject, workspaceID: claims.workspace, actor: "session")
+            } catch let error as JWTError {
+                throw Self.refused(error.code == .expired ? "the session token has expired" : "the session token is not valid")
+            }
+        }
+        if let token = request.headers[ResolveRoutes.tokenField] {
+            guard let entry = services.current.authenticate(token) else { throw Self.refused("the services token is not valid") }
+            guard let user = request.headers[Self.userField], !user.isEmpty, user.utf8.count <= 256 else {
+                throw Self.refused("a services token acts for the user named in X-Reeve-User-Id")
+            }
+            return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)")
+        }
+        throw Self.refused("an Authorization: Bearer credential is required")
+    }
+
+    private static func refused(_ message: String) -> APIError {
+        APIError(.unauthorized, "unauthorized", message)
+    }
+}

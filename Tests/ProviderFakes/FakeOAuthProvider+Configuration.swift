@@ -1,0 +1,70 @@
+extension FakeOAuthProvider {
+    /// How the client authenticates at the token and revocation endpoints (RFC 6749 §2.3.1).
+    public enum ClientAuthentication: Sendable, Hashable {
+        /// `Authorization: Basic base64(client_id:client_secret)`, each part form-encoded first.
+        case basic
+        /// `client_id` and `client_secret` in the request body.
+        case post
+    }
+
+    /// How the fake authorization server behaves; the defaults are a strict provider that rotates refresh tokens.
+    public struct Configuration: Sendable {
+        /// The only client the server knows.
+        public var clientID: String
+        /// The client's secret; random for each configuration unless set.
+        public var clientSecret: String
+        /// The one client authentication method accepted; the other is answered 401 `invalid_client`.
+        public var clientAuth: ClientAuthentication
+        /// Whether `/authorize` demands an S256 `code_challenge`.
+        public var requirePKCE: Bool
+        /// The lifetime of access tokens; nil issues tokens that never expire and leaves out `expires_in`.
+        public var accessTokenLifetime: Duration?
+        /// How long an authorization code can be exchanged.
+        public var authorizationCodeLifetime: Duration
+        /// Whether the code exchange issues a refresh token at all.
+        public var issueRefreshToken: Bool
+        /// Whether each refresh issues a new refresh token and makes the one used invalid; when false the same one is returned.
+        public var rotateRefreshTokens: Bool
+        /// Google's behaviour: refresh answers carry no `refresh_token` and the one used stays valid.
+        public var omitRefreshTokenOnRefresh: Bool
+        /// Whether presenting an already rotated refresh token revokes the whole grant, as reuse detection does.
+        public var revokeGrantOnRefreshTokenReuse: Bool
+        /// The user's `sub` at `/userinfo`.
+        public var subject: String
+        /// The user's email and name at `/userinfo`.
+        public var accountName: String
+        /// The scopes granted when an authorization request names none.
+        public var scopes: [String]
+
+        /// A configuration; every argument has the default a strict, rotating provider would have.
+        public init(
+            clientID: String = "fake-client",
+            clientSecret: String? = nil,
+            clientAuth: ClientAuthentication = .basic,
+            requirePKCE: Bool = true,
+            accessTokenLifetime: Duration? = .seconds(3600),
+            authorizationCodeLifetime: Duration = .seconds(60),
+            issueRefreshToken: Bool = true,
+            rotateRefreshTokens: Bool = true,
+            omitRefreshTokenOnRefresh: Bool = false,
+            revokeGrantOnRefreshTokenReuse: Bool = false,
+            subject: String = "fake-user-0001",
+            accountName: String = "fake-account@example.test",
+            scopes: [String] = ["openid", "email", "profile"]
+        ) {
+            self.clientID = clientID
+            self.clientSecret = clientSecret ?? RandomToken.hex(byteCount: 20)
+            self.clientAuth = clientAuth
+            self.requirePKCE = requirePKCE
+            self.accessTokenLifetime = accessTokenLifetime
+            self.authorizationCodeLifetime = authorizationCodeLifetime
+            self.issueRefreshToken = issueRefreshToken
+            self.rotateRefreshTokens = rotateRefreshTokens
+            self.omitRefreshTokenOnRefresh = omitRefreshTokenOnRefresh
+            self.revokeGrantOnRefreshTokenReuse = revokeGrantOnRefreshTokenReuse
+            self.subject = subject
+            self.accountName = accountName
+            self.scopes = scopes
+        }
+    }
+}

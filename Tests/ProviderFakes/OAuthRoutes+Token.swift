@@ -1,0 +1,55 @@
+import Hummingbird
+
+extension OAuthRoutes {
+    /// `POST /token`: the `authorization_code` and `refresh_token` grants (RFC 6749 §4.1.3, §6).
+    func token(_ request: Request) async throws -> Response {
+        let parameters = try await parameters(of: request)
+        let grantType = parameters["grant_type"]
+        authority.ledger.withLock { $0.tokenRequests[grantType ?? "", default: 0] += 1 }
+        let clientID = try authenticateClient(request, parameters)
+        let outcome: Result<OAuthLedger.Issued, OAuthError>
+        switch grantType {
+        case "authorization_code":
+            guard let code = parameters["code"] else { throw OAuthError(.invalidRequest, "code is required") }
+            outcome = authority.ledger.withLock {
+                $0.exchange(code: code, clientID: clientID, redirectURI: parameters["redirect_uri"], codeVerifier: parameters["code_verifier"])
+            }
+        case "refresh_token":
+            guard let refreshToken = parameters["refresh_token"] else { throw OAuthError(.invalidRequest, "refresh_token is required") }
+            outcome = authority.ledger.withLock { $0.refresh(refreshToken, scopes: parameters["scope"].map(Self.scopeList)) }
+        case nil:
+            throw OAuthError(.invalidRequest, "grant_type is required")
+        default:
+            throw OAuthError(.unsupportedGrantType, "only authorization_code and refresh_token are supported")
+        }
+        let issued = try outcome.get()
+        let body = TokenBody(
+            accessToken: issued.accessToken, expiresIn: issued.expiresIn, refreshToken: issued.refreshToken,
+            scope: issued.scopes.isEmpty ? nil : issued.scopes.joined(separator: " "))
+        return try JSONResponse.make(.ok, body, headers: [.cacheControl: "no-store"])
+    }
+
+    /// RFC 6749 §5.1; absent optional members are left out rather than sent as null.
+    private struct TokenBody: Encodable {
+        var accessToken: String
+        var tokenType = "Bearer"
+        var expiresIn: Int?
+        var refreshToken: String?
+        var scope: String?
+
+        init(accessToken: String, expiresIn: Int?, refreshToken: String?, scope: String?) {
+            self.accessToken = accessToken
+            self.expiresIn = expiresIn
+            self.refreshToken = refreshToken
+            self.scope = scope
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+            case scope
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Hummingbird
+import NIOCore
+import ResolverCrypto
+
+/// The HTTP face of the fake authorization server: `/authorize`, `/token`, `/revoke` and `/userinfo`.
+struct OAuthRoutes: Sendable {
+    static let bodyLimit = 64 * 1024
+
+    let authority: OAuthAuthority
+    var configuration: FakeOAuthProvider.Configuration { authority.configuration }
+
+    func register(on router: Router<FakeRequestContext>) {
+        router.get("/authorize") { request, _ in try authorize(request) }
+        router.post("/token") { request, _ in try await token(request) }
+        router.post("/revoke") { request, _ in try await revoke(request) }
+        router.get("/userinfo") { request, _ in try userinfo(request) }
+        router.post("/userinfo") { request, _ in try userinfo(request) }
+    }
+
+    /// The body's parameters: a JSON object when the content type says so, a form otherwise.
+    func parameters(of request: Request) async throws -> FormParameters {
+        let bytes = Array(try await request.body.collect(upTo: Self.bodyLimit).readableBytesView)
+        let isJSON = request.headers[.contentType]?.lowercased().hasPrefix("application/json") ?? false
+        let parsed = isJSON ? FormParameters(json: bytes) : FormParameters(urlEncoded: String(decoding: bytes, as: UTF8.self))
+        guard let parsed else { throw OAuthError(.invalidRequest, "malformed or repeated parameters") }
+        return parsed
+    }
+
+    /// The client id, once the client authenticated with the configured method and no other (RFC 6749 §2.3.1).
+    func authenticateClient(_ request: Request, _ parameters: FormParameters) throws(OAuthError) -> String {
+        var presented: (id: String, secret: String)?
+        switch configuration.clientAuth {
+        case .basic:
+            // The id and secret are form-encoded before they are joined and base64-encoded.
+            if case .basic(let user, let password) = AuthorizationHeader(request.headers[.authorization]), parameters["client_secret"] == nil,
+                let id = FormParameters.formDecode(user), let secret = FormParameters.formDecode(password),
+                parameters["client_id"] == nil || parameters["client_id"] == id
+            {
+                presented = (id, secret)
+            }
+        case .post:
+            if request.headers[.authorization] == nil, let id = parameters["client_id"], let secret = parameters["client_secret"] {
+                presented = (id, secret)
+            }
+        }
+        guard let presented, presented.id == configuration.clientID,
+            ConstantTime.equals(Array(presented.secret.utf8), Array(configuration.clientSecret.utf8))
+        else {
+            authority.ledger.withLock { $0.counters.invalidClientRequests += 1 }
+            let challenge = configuration.clientAuth == .basic ? "Basic realm=\"fake-oauth\"" : nil
+            throw OAuthError(.invalidClient, "client authentication failed", challenge: challenge)
+        }
+        return presented.id
+    }
+
+    /// Space-separated scopes as a list (RFC 6749 §3.3).
+    static func scopeList(_ text: String) -> [String] {
+        text.split(separator: " ").map(String.init)
+    }
+
+    // MARK: Revocation and user info
+
+    /// RFC 7009: 200 whether or not the token was known.
+    private func revoke(_ request: Request) async throws -> Response {
+        let parameters = try await parameters(of: request)
+        _ = try authenticateClient(request, parameters)
+        guard let token = parameters["token"] else { throw OAuthError(.invalidRequest, "token is required") }
+        authority.ledger.withLock {
+            $0.revoke(token)
+            $0.counters.revocations += 1
+        }
+        return Response(status: .ok, headers: [.cacheControl: "no-store"])
+    }
+
+    private func userinfo(_ request: Request) throws -> Response {
+        var token: String?
+        if case .bearer(let bearer) = AuthorizationHeader(request.headers[.authorization]) { token = bearer }
+        let valid = authority.ledger.withLock { ledger in
+            ledger.counters.userinfoCalls += 1
+            return token.map { ledger.isValid(accessToken: $0) } ?? false
+        }
+        guard valid else {
+            throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked", challenge: "Bearer error=\"invalid_token\"")
+        }
+        return try JSONResponse.make(.ok, UserInfo(sub: configuration.subject, email: configuration.accountName, name: configuration.accountName))
+    }
+
+    private struct UserInfo: Encodable {
+        var sub: String
+        var email: String
+        var name: String
+    }
+}

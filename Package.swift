@@ -138,7 +138,8 @@ let package = Package(
         .testTarget(
             name: "ResolverDaemonTests",
             dependencies: [
-                "ResolverDaemon", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport",
+                "ResolverDaemon", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

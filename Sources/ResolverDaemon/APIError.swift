@@ -49,6 +49,15 @@ struct APIError: Error, HTTPResponseError, Sendable {
             case .disabled: self.init(.init(code: 423, reasonPhrase: "Locked"), "disabled", error.message)
             case .corruptCredential: self.init(.serviceUnavailable, "corrupt_credential", "the stored credential cannot be decrypted")
             case .refreshUnavailable: self.init(.serviceUnavailable, "refresh_unavailable", error.message)
+            case .notFound: self.init(.notFound, "not_found", error.message)
+            case .unknownProvider: self.init(.notFound, "unknown_provider", error.message)
+            case .invalidSettings: self.init(.unprocessableContent, "invalid_settings", error.message)
+            case .invalidCredentials: self.init(.unprocessableContent, "invalid_credentials", error.message)
+            case .providerUnavailable: self.init(.badGateway, "provider_unavailable", error.message)
+            case .providerError: self.init(.badGateway, "provider_error", error.message)
+            case .providerNotConfigured: self.init(.serviceUnavailable, "provider_not_configured", error.message)
+            case .invalidState: self.init(.badRequest, "invalid_state", error.message)
+            case .accessDenied: self.init(.badRequest, "access_denied", error.message)
             default: self.init(.serviceUnavailable, "unavailable", "the credential store is unavailable")
             }
         case is PGError:

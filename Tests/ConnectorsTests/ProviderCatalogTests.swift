@@ -13,7 +13,8 @@ import Testing
         let catalog = try ProviderCatalog.builtIn()
         #expect(catalog.providers.map(\.slug) == Self.expectedSlugs)
         for provider in catalog.providers {
-            #expect(provider.test.url.hasPrefix("https://"), "\(provider.slug) test call")
+            // Salesforce's API host is the instance its token answer names.
+            #expect(provider.test.url.hasPrefix("https://") || provider.test.url.hasPrefix("{metadata.instance_url}/"), "\(provider.slug) test call")
             #expect(!provider.roles.isEmpty, "\(provider.slug) roles")
             if provider.type == .oauth {
                 let oauth = try #require(provider.oauth, "\(provider.slug) oauth")
@@ -58,6 +59,8 @@ import Testing
         #expect(shopify.oauth?.tokenURL.hasPrefix("http://127.0.0.1:9999/") == true)
         #expect(shopify.test.url.hasPrefix("http://127.0.0.1:9999/"))
         #expect(!shopify.test.url.contains("myshopify"))
+        let salesforce = try #require(try ProviderCatalog.builtIn().provider("salesforce")).withBaseURL("http://127.0.0.1:9999")
+        #expect(salesforce.test.url == "http://127.0.0.1:9999/services/oauth2/userinfo")
     }
 
     @Test func templatesFillValuesAndLeaveLiteralBracesAlone() throws {

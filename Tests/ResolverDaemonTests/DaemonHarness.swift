@@ -47,7 +47,7 @@ struct DaemonHarness {
     let limitedToken: String
     let logs: LogCapture
 
-    static func with(_ body: (DaemonHarness) async throws -> Void) async throws {
+    static func with(connectors: ConnectorsSettings? = nil, _ body: (DaemonHarness) async throws -> Void) async throws {
         try await TestDatabase.withSchema { pool, _ in
             try await ConnectorsSchema.migrator().migrate(on: pool)
             let gateway = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
@@ -57,7 +57,8 @@ struct DaemonHarness {
                 source: "test")
             let logs = LogCapture()
             let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
-            let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger())
+            let runtime = ResolverRuntime(
+                pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger(), connectorsSettings: connectors)
             try await body(DaemonHarness(runtime: runtime, pool: pool, gatewayToken: gateway, limitedToken: limited, logs: logs))
         }
     }

@@ -72,6 +72,8 @@ extension ProviderDefinition {
     public func withBaseURL(_ baseURL: String) -> ProviderDefinition {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         func rebase(_ url: String) -> String {
+            // An origin that is itself a template (`{metadata.instance_url}/services/…`).
+            if url.hasPrefix("{"), let close = url.firstIndex(of: "}") { return base + url[url.index(after: close)...] }
             guard let scheme = url.range(of: "://") else { return base + url }
             let afterOrigin = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
             return base + url[afterOrigin...]

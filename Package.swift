@@ -71,7 +71,17 @@ let package = Package(
             resources: [.embedInCode("Catalog/providers.json")],
             swiftSettings: strict
         ),
-        .target(name: "RefreshScheduler", dependencies: ["Connectors"], swiftSettings: strict),
+        .target(
+            name: "RefreshScheduler",
+            dependencies: [
+                "Connectors", "PGClient", "ResolverCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [

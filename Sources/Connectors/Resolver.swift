@@ -38,7 +38,15 @@ public struct Resolver: Sendable {
         guard let expiresAt = connector.record.expiresAt else { return connector }
         let current = now()
         if expiresAt.timeIntervalSince(current) >= Double(minValidSeconds) { return connector }
-        if let refresh { return try await refresh(connector.record) }
+        if let refresh {
+            do {
+                return try await refresh(connector.record)
+            } catch let error as ConnectorError where error.code == .refreshUnavailable || error.code == .unavailable {
+                // Renewal failed for now: the stored token serves until it expires.
+                if expiresAt > current { return connector }
+                throw ConnectorError(.refreshUnavailable, message: "the \(provider) token has expired and could not be renewed")
+            }
+        }
         // No refresher in this build: a token that is still valid is better than none.
         if expiresAt > current { return connector }
         throw ConnectorError(.refreshUnavailable, message: "the \(provider) token has expired and could not be renewed")

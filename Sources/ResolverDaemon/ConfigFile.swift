@@ -1,5 +1,6 @@
 import Connectors
 import Foundation
+import RefreshScheduler
 import ResolverCrypto
 
 /// The optional config file (`RESOLVERD_CONFIG`, JSON): what does not fit an environment variable. Secrets are
@@ -16,10 +17,36 @@ struct ConfigFile: Decodable, Sendable {
     var customProviders: [JSONValue]?
     /// How long a provider call may take, in seconds (default 15).
     var providerTimeoutSeconds: Int?
+    var refresh: Refresh?
+    var webhook: Webhook?
 
     enum CodingKeys: String, CodingKey {
         case publicURL = "public_url", redirectAllowlist = "redirect_allowlist", sessionJWT = "session_jwt", providers
-        case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds"
+        case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds", refresh, webhook
+    }
+
+    /// The refresh scheduler's knobs; absent ones keep their defaults.
+    struct Refresh: Decodable, Sendable {
+        /// A fixed lead before expiry; default 10 % of the lifetime, at least 5 minutes, at most half the lifetime.
+        var leadSeconds: Int?
+        var concurrency: Int?
+        var perProviderConcurrency: Int?
+        var batchSize: Int?
+        var leaseSeconds: Int?
+        var baseBackoffSeconds: Int?
+        var maximumBackoffSeconds: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case leadSeconds = "lead_seconds", concurrency, perProviderConcurrency = "per_provider_concurrency", batchSize = "batch_size"
+            case leaseSeconds = "lease_seconds", baseBackoffSeconds = "base_backoff_seconds", maximumBackoffSeconds = "maximum_backoff_seconds"
+        }
+    }
+
+    /// Where `needs_reauth` events are POSTed, signed with HMAC-SHA256 by the secret in `secret_file`.
+    struct Webhook: Decodable, Sendable {
+        var url: String
+        var secretFile: String
+        enum CodingKeys: String, CodingKey { case url, secretFile = "secret_file" }
     }
 
     struct SessionJWT: Decodable, Sendable {
@@ -46,10 +73,13 @@ struct ConfigFile: Decodable, Sendable {
         var valueFiles: [String: String]?
         /// A partial catalog entry merged over the built-in one (RFC 7386).
         var override: JSONValue?
+        /// A GitHub App's id and private key file, for installation tokens.
+        var appID: String?
+        var privateKeyFile: String?
 
         enum CodingKeys: String, CodingKey {
             case clientID = "client_id", clientSecretFile = "client_secret_file", baseURL = "base_url", values
-            case valueFiles = "value_files", override
+            case valueFiles = "value_files", override, appID = "app_id", privateKeyFile = "private_key_file"
         }
     }
 
@@ -88,6 +118,8 @@ struct ConnectorsSettings: Sendable {
     var publicURL: String
     var sessionVerifier: JWTVerifier?
     var providerTimeout: Duration
+    var refresh: RefreshConfiguration
+    var apps: [String: GitHubApp]
 
     init(file: ConfigFile?, listen: ListenAddress) throws {
         let file = file ?? ConfigFile()
@@ -108,6 +140,7 @@ struct ConnectorsSettings: Sendable {
         var rebased = catalog.providers
         clients = [:]
         values = [:]
+        apps = [:]
         for (slug, provider) in file.providers ?? [:] {
             guard let index = rebased.firstIndex(where: { $0.slug == slug }) else {
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): no such provider in the catalog")
@@ -127,6 +160,16 @@ struct ConnectorsSettings: Sendable {
                 providerValues[name] = try Self.readSecret(path, setting: "providers.\(slug).value_files.\(name)")
             }
             values[slug] = providerValues
+            if let appID = provider.appID {
+                guard let keyFile = provider.privateKeyFile else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): app_id needs private_key_file")
+                }
+                do {
+                    apps[slug] = try GitHubApp(appID: appID, privateKeyPEM: try Self.readSecret(keyFile, setting: "providers.\(slug).private_key_file"))
+                } catch let error as CryptoError {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).private_key_file: \(error)")
+                }
+            }
         }
         do {
             self.catalog = try ProviderCatalog(rebased)
@@ -143,7 +186,33 @@ struct ConnectorsSettings: Sendable {
         publicURL = file.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
         providerTimeout = .seconds(file.providerTimeoutSeconds ?? 15)
+        refresh = try Self.refreshConfiguration(file)
         sessionVerifier = try file.sessionJWT.map(Self.verifier)
+    }
+
+    private static func refreshConfiguration(_ file: ConfigFile) throws -> RefreshConfiguration {
+        var configuration = RefreshConfiguration()
+        func positive(_ value: Int?, _ name: String, _ apply: (Int) -> Void) throws {
+            guard let value else { return }
+            guard value > 0 else { throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "refresh.\(name) must be positive") }
+            apply(value)
+        }
+        let refresh = file.refresh
+        try positive(refresh?.leadSeconds, "lead_seconds") { configuration.timing.configuredLead = .seconds($0) }
+        try positive(refresh?.concurrency, "concurrency") { configuration.concurrency = $0 }
+        try positive(refresh?.perProviderConcurrency, "per_provider_concurrency") { configuration.perProviderConcurrency = $0 }
+        try positive(refresh?.batchSize, "batch_size") { configuration.batchSize = $0 }
+        try positive(refresh?.leaseSeconds, "lease_seconds") { configuration.lease = .seconds($0) }
+        try positive(refresh?.baseBackoffSeconds, "base_backoff_seconds") { configuration.baseBackoff = .seconds($0) }
+        try positive(refresh?.maximumBackoffSeconds, "maximum_backoff_seconds") { configuration.maximumBackoff = .seconds($0) }
+        if let webhook = file.webhook {
+            guard let url = URL(string: webhook.url), ["http", "https"].contains(url.scheme ?? "") else {
+                throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "webhook.url is not an http(s) URL")
+            }
+            let secret = try readSecret(webhook.secretFile, setting: "webhook.secret_file")
+            configuration.webhook = WebhookConfiguration(url: webhook.url, secret: Array(secret.utf8))
+        }
+        return configuration
     }
 
     private static func verifier(_ jwt: ConfigFile.SessionJWT) throws -> JWTVerifier {

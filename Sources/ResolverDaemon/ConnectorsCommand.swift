@@ -3,6 +3,7 @@ import Connectors
 import Foundation
 import Logging
 import PGClient
+import RefreshScheduler
 import ResolverCrypto
 
 /// `resolverd connectors …`: an operator's view of stored connectors.
@@ -78,8 +79,12 @@ struct ConnectorsCommand: AsyncParsableCommand {
                     type: .oauth, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresAt: tokens.expires_at,
                     scopes: tokens.scopes ?? [])
             }
+            // An imported OAuth token is scheduled for refresh like one connected through the API.
+            let connectors = try DaemonSettings(environment: ProcessInfo.processInfo.environment).connectorsSettings()
+            let next = RefreshPlanner(timing: connectors.refresh.timing).nextRefresh(provider: connectors.catalog.provider(provider), expiresAt: credential.expiresAt)
             try await ConnectorsCommand.withStore { store in
-                let record = try await store.put(userID: user, workspaceID: workspace, provider: provider, credential: credential)
+                let record = try await store.put(
+                    userID: user, workspaceID: workspace, provider: provider, credential: credential, nextRefreshAt: credential.type == .oauth ? next : nil)
                 print("stored \(record.id) (\(record.provider) for \(record.userID))")
             }
         }

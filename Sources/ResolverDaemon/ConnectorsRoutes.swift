@@ -165,7 +165,32 @@ struct ConnectorsRoutes: Sendable {
         guard provider.canRefresh else {
             throw APIError(.conflict, "not_refreshable", "\(provider.name) credentials are not refreshed")
         }
-        throw APIError(.notImplemented, "not_implemented", "refreshing on demand arrives with the refresh scheduler")
+        guard record.status == .connected else {
+            if record.status == .needsReauth { throw APIError(.unprocessableContent, "needs_reauth", "the connector must be connected again") }
+            throw APIError(.conflict, "not_connected", "the connector has no working credential (\(record.status.rawValue))")
+        }
+        do {
+            let refreshed = try await runtime.scheduler.refreshNow(connectorID: record.id)
+            connectors.audit(caller, "refresh", "ok", record)
+            struct Body: Encodable {
+                var refreshed: Bool
+                var expiresAt: Date?
+                enum CodingKeys: String, CodingKey { case refreshed, expiresAt = "expires_at" }
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: CodingKeys.self)
+                    try container.encode(refreshed, forKey: .refreshed)
+                    try container.encode(expiresAt, forKey: .expiresAt)
+                }
+            }
+            return try HTTPBodies.json(.ok, encoding: Body(refreshed: true, expiresAt: refreshed.record.expiresAt))
+        } catch let error as ConnectorError {
+            connectors.audit(caller, "refresh", error.code.description, record)
+            switch error.code {
+            case .needsReauth: throw APIError(.unprocessableContent, "needs_reauth", error.message)
+            case .refreshUnavailable: throw APIError(.badGateway, "provider_unavailable", "\(provider.name) could not renew the token now")
+            default: throw APIError(error)
+            }
+        }
     }
 
     private func test(_ request: Request, ref: String) async throws -> Response {

@@ -153,7 +153,8 @@ struct OAuthRoutes: Sendable {
             expiresAt: lifetime.map { Date().addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
         let record = try await runtime.store.put(
             userID: grant.userID, workspaceID: grant.workspaceID, provider: slug, credential: credential,
-            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: grant.settingsJSON, checkedAt: accountName == nil ? nil : Date())
+            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: grant.settingsJSON, checkedAt: accountName == nil ? nil : Date(),
+            nextRefreshAt: runtime.scheduler.nextRefresh(provider: slug, expiresAt: credential.expiresAt))
         try await connectors.grants.finish(grant.id, connected: true, error: nil)
         connectors.audit(caller, "callback", "connected", record)
         if wantsHTML, let target = grant.redirectURI {

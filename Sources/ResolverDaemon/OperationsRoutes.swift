@@ -13,7 +13,8 @@ struct OperationsRoutes: Sendable {
         router.get("/metrics") { _, _ in await metrics() }
     }
 
-    /// 200 when the database answers, the schema is current and keys are loaded; else 503 naming the failing check.
+    /// 200 when the database answers, the schema is current, keys are loaded and the refresh scheduler runs; else 503
+    /// naming the failing check.
     func readiness() async -> Response {
         var checks: [(String, String)] = []
         do {
@@ -26,6 +27,9 @@ struct OperationsRoutes: Sendable {
             checks.append(("schema", "unknown"))
         }
         checks.append(("keyring", runtime.keyring.keyIDs.isEmpty ? "no keys loaded" : "ok"))
+        if runtime.schedulerRequired {
+            checks.append(("scheduler", runtime.scheduler.isRunning ? "ok" : "not running"))
+        }
         let ready = checks.allSatisfy { $0.1 == "ok" }
         var json = JSONText()
         json.raw("{\"status\":")
@@ -44,10 +48,11 @@ struct OperationsRoutes: Sendable {
     func metrics() async -> Response {
         let pool = runtime.pool.statistics
         runtime.metrics.recordPool(open: pool.open, idle: pool.idle, inUse: pool.inUse, waiting: pool.waiting)
-        if let rows = try? await runtime.pool.query("SELECT status, count(*) FROM connector_tokens GROUP BY status", timeout: .seconds(2)) {
-            var counts: [String: Int] = [:]
-            for row in rows { if let (status, count) = try? row.decode((String, Int).self) { counts[status] = count } }
-            runtime.metrics.recordConnectors(byStatus: counts)
+        if let counts = try? await runtime.store.countByStatus() {
+            runtime.metrics.recordConnectors(byStatus: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+        }
+        if let backlog = try? await runtime.store.refreshBacklog() {
+            runtime.metrics.recordRefreshBacklog(due: backlog.due, lag: backlog.lag, leases: backlog.leases)
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -9,6 +9,10 @@ final class ResolverMetrics: Sendable {
     private let poolIdle: Gauge
     private let poolWaiting: Gauge
     private let poolOpen: Gauge
+    private let refreshDuration: DurationHistogram
+    private let refreshDue: Gauge
+    private let refreshLag: Gauge
+    private let refreshLeases: Gauge
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
 
@@ -21,6 +25,13 @@ final class ResolverMetrics: Sendable {
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
         poolOpen = registry.makeGauge(descriptor: Self.pool, labels: [("state", "open")])
+        refreshDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("refresh_duration", unit: "seconds", help: "Time of one refresh, provider call and write"),
+            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                      .seconds(1), .seconds(2), .seconds(5), .seconds(15)])
+        refreshDue = registry.makeGauge(descriptor: Self.name("refresh_backlog", unit: "connectors", help: "Connectors due for refresh now"))
+        refreshLag = registry.makeGauge(descriptor: Self.name("refresh_lag", unit: "seconds", help: "How late the oldest due refresh is (now - oldest due time)"))
+        refreshLeases = registry.makeGauge(descriptor: Self.name("refresh_leases", unit: "count", help: "Refresh leases held now, by every replica"))
         let known = [
             "ok", "invalid_request", "unauthorized", "forbidden", "not_connected", "needs_reauth", "disabled", "payload_too_large",
             "unavailable", "refresh_unavailable", "corrupt_credential", "internal",
@@ -40,6 +51,19 @@ final class ResolverMetrics: Sendable {
     func recordResolve(outcome: String, duration: Duration) {
         (outcomes[outcome] ?? registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", outcome)])).increment()
         resolveDuration.record(duration)
+    }
+
+    /// Counts one refresh by provider and outcome and records its time.
+    func recordRefresh(provider: String, outcome: String, duration: Duration) {
+        registry.makeCounter(descriptor: Self.name("refreshes", unit: "total", help: "Refreshes by provider and outcome"),
+                             labels: [("provider", provider), ("outcome", outcome)]).increment()
+        refreshDuration.record(duration)
+    }
+
+    func recordRefreshBacklog(due: Int, lag: Double, leases: Int) {
+        refreshDue.set(Double(due))
+        refreshLag.set(lag)
+        refreshLeases.set(Double(leases))
     }
 
     func recordPool(open: Int, idle: Int, inUse: Int, waiting: Int) {

@@ -1,6 +1,7 @@
 import Connectors
 import Logging
 import PGClient
+import RefreshScheduler
 import ResolverCrypto
 
 /// Everything the routes need, built once at start.
@@ -15,6 +16,9 @@ struct ResolverRuntime: Sendable {
     var migrator: PGMigrator
     var cache: ResolveCache<CachedAnswer>
     var connectors: ConnectorsRuntime
+    var scheduler: RefreshScheduler
+    /// Readiness includes the scheduler's loop (the daemon runs it; route tests do not).
+    var schedulerRequired = false
     var logger: Logger
 
     init(
@@ -26,9 +30,16 @@ struct ResolverRuntime: Sendable {
         self.pool = pool
         self.keyring = keyring
         self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
-        self.resolver = Resolver(store: store)
+        let metrics = ResolverMetrics()
+        let schedulerLogger = logger
+        self.scheduler = RefreshScheduler(
+            store: store, catalog: connectorsSettings.catalog, clients: connectorsSettings.clients, apps: connectorsSettings.apps,
+            values: connectorsSettings.values, client: ProviderClient(timeout: connectorsSettings.providerTimeout),
+            configuration: connectorsSettings.refresh, listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger),
+            logger: logger, observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) })
+        self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
         self.tokens = tokens
-        self.metrics = ResolverMetrics()
+        self.metrics = metrics
         self.audit = AuditWriter(pool: pool, logger: logger)
         self.migrator = ConnectorsSchema.migrator()
         self.cache = ResolveCache(capacity: cacheSize)

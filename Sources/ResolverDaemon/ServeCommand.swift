@@ -71,8 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = 16
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
-        let runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize,
+        var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize,
             connectorsSettings: connectorsSettings)
+        runtime.schedulerRequired = true
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
 
@@ -86,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()),
+                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()), .init(service: runtime.scheduler),
                     .init(service: admin), .init(service: api),
                     .init(service: notifier), .init(service: reloader),
                 ],

@@ -29,6 +29,8 @@ import Testing
 
     @Test func perQueryTimeout() async throws {
         try await TestDatabase.withSchema { pool, _ in
+            // The clock measures the statement, not the connection's start.
+            _ = try await pool.query("SELECT 1")
             let began = clock.now
             let error = try await #require(throws: PGError.self) {
                 _ = try await pool.query("SELECT pg_sleep(10)", timeout: .milliseconds(300))
@@ -41,6 +43,7 @@ import Testing
 
     @Test func poolWideStatementTimeout() async throws {
         try await TestDatabase.withSchema(configure: { $0.statementTimeout = .milliseconds(300) }) { pool, _ in
+            _ = try await pool.query("SELECT 1")
             let began = clock.now
             let error = try await #require(throws: PGError.self) { _ = try await pool.query("SELECT pg_sleep(10)") }
             #expect(error.code == .statementTimeout)

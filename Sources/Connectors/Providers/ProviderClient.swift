@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import ResolverCrypto
+public import ResolverCrypto
 
 /// The operator's registration at a provider: the client id and secret from the configuration.
 public struct OAuthClient: Sendable {
@@ -13,6 +13,17 @@ public struct OAuthClient: Sendable {
     public init(clientID: String, clientSecret: String?) {
         self.clientID = clientID
         self.clientSecret = clientSecret
+    }
+}
+
+/// A GitHub App's identity for installation tokens: its id and private key (from the configuration's files).
+public struct GitHubApp: Sendable {
+    public var appID: String
+    public var signer: JWTSigner
+
+    public init(appID: String, privateKeyPEM: String) throws {
+        self.appID = appID
+        self.signer = JWTSigner(key: try RSASigner(privateKeyPEM: privateKeyPEM))
     }
 }
 
@@ -102,6 +113,31 @@ public final class ProviderClient: Sendable {
             parameters["refresh_token"] = refreshToken
         }
         return try await tokenRequest(url: oauth.refreshURL ?? oauth.tokenURL, oauth: oauth, client: client, parameters: parameters)
+    }
+
+    /// A GitHub App installation token: the app's JWT (RS256, `iat` 60 s back, `exp` 9 minutes ahead, `iss` the app
+    /// id) exchanged at `POST /app/installations/{id}/access_tokens`. The token lasts an hour and has no refresh token.
+    public func installationToken(provider: ProviderDefinition, app: GitHubApp, values: TemplateValues) async throws -> TokenResponse {
+        guard let template = provider.oauth?.installationTokenURL else {
+            throw ProviderFailure.malformed("\(provider.slug) has no installation_token_url")
+        }
+        let now = Date()
+        let jwt = try app.signer.sign(JWTRegisteredClaims(issuer: app.appID, issuedAt: now.addingTimeInterval(-60), expiresAt: now.addingTimeInterval(540)))
+        var request = HTTPClientRequest(url: try values.render(template, inURL: true))
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(jwt)")
+        request.headers.add(name: "Accept", value: "application/vnd.github+json")
+        let (status, json, retryAfter) = try await send(request)
+        if let failure = Self.classify(status: status, json: json, style: .oauth, extraPermanent: [], retryAfter: retryAfter) {
+            // 401/404 here mean the installation or the app key is gone: only a new installation fixes it.
+            if case .rejected(let code, _, let status) = failure, [401, 403, 404].contains(status) {
+                throw ProviderFailure.rejected(code: code, permanent: true, status: status)
+            }
+            throw failure
+        }
+        guard let token = json?.object?["token"]?.text else { throw ProviderFailure.malformed("the installation answer has no token") }
+        let expiresIn = json?.object?["expires_at"]?.text.flatMap { try? Date($0, strategy: .iso8601) }.map { Int($0.timeIntervalSince(now)) }
+        return TokenResponse(accessToken: token, refreshToken: nil, expiresIn: expiresIn ?? 3600, scopes: nil, facts: [:])
     }
 
     private func tokenRequest(

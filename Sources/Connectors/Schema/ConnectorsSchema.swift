@@ -8,6 +8,7 @@ public enum ConnectorsSchema {
     public static let migrations: [PGMigration] = [
         Migration0001Initial.migration,
         Migration0002GrantSettings.migration,
+        Migration0003LeaseIndex.migration,
     ]
 
     /// The migrator for this schema.

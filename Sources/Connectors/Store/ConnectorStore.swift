@@ -42,7 +42,7 @@ public final class ConnectorStore: Sendable {
     @discardableResult
     public func put(
         userID: String, workspaceID: String? = nil, provider: String, credential: Credential, metadataJSON: String = "{}",
-        settingsJSON: String? = nil, role: ConnectorRole? = nil, checkedAt: Date? = nil
+        settingsJSON: String? = nil, role: ConnectorRole? = nil, checkedAt: Date? = nil, nextRefreshAt: Date? = nil
     ) async throws -> ConnectorRecord {
         let newID = try Identifiers.make(prefix: "ct_")
         return try await pool.withTransaction { connection in
@@ -66,6 +66,7 @@ public final class ConnectorStore: Sendable {
                     health = CASE WHEN \(checkedAt)::timestamptz IS NULL THEN health ELSE 'ok' END,
                     last_checked_at = COALESCE(\(checkedAt)::timestamptz, last_checked_at),
                     refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    next_refresh_at = \(nextRefreshAt),
                     version = version + 1, updated_at = now()
                 WHERE id = \(id)
                 RETURNING \(unsafe: Self.recordColumns)
@@ -79,12 +80,21 @@ public final class ConnectorStore: Sendable {
     public func resolve(userID: String, provider: String) async throws -> ResolvedConnector? {
         let rows = try await pool.query(
             "SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE user_id = \(userID) AND provider = \(provider)")
-        guard let row = rows.first else { return nil }
+        return try rows.first.map(resolved(from:))
+    }
+
+    private func resolved(from row: PGRow) throws -> ResolvedConnector {
         let record = try Self.record(from: row)
         guard let ciphertext = try row.decode([UInt8]?.self, at: Self.recordColumnCount) else {
             return ResolvedConnector(record: record, accessToken: "", tokenType: "Bearer")
         }
         return ResolvedConnector(record: record, accessToken: try cipher.open(ciphertext, id: record.id, column: .accessToken), tokenType: "Bearer")
+    }
+
+    /// The connector with this id, its access token opened; nil when there is none.
+    public func resolve(id: String) async throws -> ResolvedConnector? {
+        let rows = try await pool.query("SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE id = \(id)")
+        return try rows.first.map(resolved(from:))
     }
 
     /// A user's connectors (or everyone's), oldest first, without secrets.

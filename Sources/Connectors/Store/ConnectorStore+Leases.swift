@@ -1,0 +1,209 @@
+public import Foundation
+import PGClient
+
+/// A connector taken for refresh under a lease: its state as read under the lease, secrets opened.
+public struct LeasedConnector: Sendable {
+    public var id: String
+    public var userID: String
+    public var provider: String
+    public var accessToken: String?
+    public var refreshToken: String?
+    public var expiresAt: Date?
+    public var settingsJSON: String
+    public var metadataJSON: String
+    public var failures: Int
+    public var version: Int64
+}
+
+/// What taking one connector's lease found.
+public enum LeaseClaim: Sendable {
+    case claimed(LeasedConnector)
+    /// Another replica refreshes it now; its lease runs until then.
+    case heldElsewhere(until: Date)
+    /// It is gone, or no longer connected.
+    case unavailable(ConnectorStatus?)
+}
+
+/// The refreshed credential to write.
+public struct RefreshedCredential: Sendable {
+    public var accessToken: String
+    /// nil keeps the stored refresh token (the provider sent none).
+    public var refreshToken: String?
+    public var expiresAt: Date?
+    public var scopes: [String]?
+    public var nextRefreshAt: Date?
+    /// Facts to merge into the metadata (a new `instance_url`).
+    public var metadataJSON: String
+
+    public init(accessToken: String, refreshToken: String?, expiresAt: Date?, scopes: [String]?, nextRefreshAt: Date?, metadataJSON: String = "{}") {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.nextRefreshAt = nextRefreshAt
+        self.metadataJSON = metadataJSON
+    }
+}
+
+/// The refresh work in the database, as the scheduler's statements see it.
+public struct RefreshBacklog: Sendable {
+    /// Connectors due now.
+    public var due: Int
+    /// How late the oldest due refresh is.
+    public var lag: TimeInterval
+    /// Leases held now, by any replica.
+    public var leases: Int
+}
+
+/// Leases: the refresh scheduler's statements. A replica takes due connectors with `FOR UPDATE SKIP LOCKED`,
+/// sets its lease and reads them in one statement; it writes a result only while it still holds the lease
+/// (fencing), in one statement that clears the lease and announces the change.
+extension ConnectorStore {
+    /// The NOTIFY channel of connector events (`needs_reauth`); payload
+    /// `{"event", "event_id", "id", "user_id", "provider", "reason", "at"}`.
+    public static let eventChannel = "resolverd_connector_events"
+
+    static let leaseColumns: StaticString = """
+        id, user_id, provider, access_token, refresh_token, expires_at, settings::text, metadata::text, refresh_failures, version
+        """
+
+    func leased(_ row: PGRow) throws -> LeasedConnector {
+        let (id, userID, provider, access, refresh, expiresAt, settings, metadata, failures, version) =
+            try row.decode((String, String, String, [UInt8]?, [UInt8]?, Date?, String, String, Int32, Int64).self)
+        return LeasedConnector(
+            id: id, userID: userID, provider: provider,
+            accessToken: try access.map { try cipher.open($0, id: id, column: .accessToken) },
+            refreshToken: try refresh.map { try cipher.open($0, id: id, column: .refreshToken) },
+            expiresAt: expiresAt, settingsJSON: settings, metadataJSON: metadata, failures: Int(failures), version: version)
+    }
+
+    /// Takes up to `limit` due connectors whose lease is free or expired, leases them to `owner` for `lease`, and
+    /// reads them: one round trip. Rows another replica is taking are skipped, not waited for. A row whose secret
+    /// does not open is returned as an error in its place.
+    public func claimDue(owner: String, limit: Int, lease: Duration) async throws -> [Result<LeasedConnector, any Error>] {
+        let rows = try await pool.query(
+            """
+            UPDATE connector_tokens c SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            FROM (
+                SELECT id FROM connector_tokens
+                WHERE status = 'connected' AND next_refresh_at <= now() AND (lease_owner IS NULL OR lease_expires_at < now())
+                ORDER BY next_refresh_at LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ) due
+            WHERE c.id = due.id
+            RETURNING c.id, c.user_id, c.provider, c.access_token, c.refresh_token, c.expires_at, c.settings::text, c.metadata::text,
+                      c.refresh_failures, c.version
+            """)
+        return rows.map { row in Result { try leased(row) } }
+    }
+
+    /// Takes the lease of one connector now (an on-demand refresh), unless another replica holds it.
+    public func claim(id: String, owner: String, lease: Duration) async throws -> LeaseClaim {
+        let rows = try await pool.query(
+            """
+            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = \(owner))
+            RETURNING \(unsafe: Self.leaseColumns)
+            """)
+        if let row = rows.first { return .claimed(try leased(row)) }
+        let found = try await pool.query("SELECT status, lease_owner, lease_expires_at FROM connector_tokens WHERE id = \(id)")
+        guard let row = found.first else { return .unavailable(nil) }
+        let (status, leaseOwner, leaseExpiresAt) = try row.decode((String, String?, Date?).self)
+        if status == "connected", leaseOwner != nil, let leaseExpiresAt { return .heldElsewhere(until: leaseExpiresAt) }
+        return .unavailable(ConnectorStatus(rawValue: status))
+    }
+
+    /// Writes a refreshed credential if `owner` still holds the lease, clears the lease and announces the change,
+    /// in one statement. Nil when the lease was lost (another replica took over): nothing is written.
+    public func completeRefresh(id: String, owner: String, with refreshed: RefreshedCredential) async throws -> ResolvedConnector? {
+        let access = try cipher.seal(refreshed.accessToken, id: id, column: .accessToken)
+        let refresh = try refreshed.refreshToken.map { try cipher.seal($0, id: id, column: .refreshToken) }
+        let rows = try await pool.query(
+            """
+            WITH updated AS (
+                UPDATE connector_tokens SET
+                    access_token = \(access), refresh_token = COALESCE(\(refresh), refresh_token), expires_at = \(refreshed.expiresAt),
+                    scopes = COALESCE(\(refreshed.scopes), scopes), metadata = metadata || \(refreshed.metadataJSON)::jsonb,
+                    next_refresh_at = \(refreshed.nextRefreshAt), last_refreshed_at = now(), refresh_failures = 0,
+                    last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner)
+                RETURNING \(unsafe: Self.recordColumns)
+            )
+            SELECT updated.*, pg_notify(\(Self.changeChannel), json_build_object('id', id, 'user_id', user_id, 'provider', provider)::text)::text
+            FROM updated
+            """)
+        guard let row = rows.first else { return nil }
+        return ResolvedConnector(record: try Self.record(from: row), accessToken: refreshed.accessToken, tokenType: "Bearer")
+    }
+
+    /// A refresh that failed for now: counts it, sets the next attempt, frees the lease. False when the lease was lost.
+    @discardableResult
+    public func postponeRefresh(id: String, owner: String, until next: Date, error: String) async throws -> Bool {
+        let rows = try await pool.query(
+            """
+            UPDATE connector_tokens SET refresh_failures = refresh_failures + 1, last_refresh_error = \(error),
+                next_refresh_at = \(next), lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(id) AND lease_owner = \(owner)
+            RETURNING id
+            """)
+        return !rows.isEmpty
+    }
+
+    /// A refresh that failed for good: the connector needs the user to connect again. Stops its schedule and
+    /// announces both the change and a `needs_reauth` event, in one statement. False when the lease was lost.
+    @discardableResult
+    public func markNeedsReauth(id: String, owner: String, reason: String, eventID: String) async throws -> Bool {
+        let rows = try await pool.query(
+            """
+            WITH updated AS (
+                UPDATE connector_tokens SET status = 'needs_reauth', last_refresh_error = \(reason), next_refresh_at = NULL,
+                    refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL,
+                    version = version + 1, updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner)
+                RETURNING id, user_id, provider
+            )
+            SELECT pg_notify(\(Self.changeChannel), json_build_object('id', id, 'user_id', user_id, 'provider', provider)::text)::text,
+                   pg_notify(\(Self.eventChannel), json_build_object(
+                       'event', 'needs_reauth', 'event_id', \(eventID)::text, 'id', id, 'user_id', user_id, 'provider', provider,
+                       'reason', \(reason)::text, 'at', now())::text)::text
+            FROM updated
+            """)
+        return !rows.isEmpty
+    }
+
+    /// Frees a lease without writing (a shutdown before the provider call).
+    public func releaseLease(id: String, owner: String) async throws {
+        _ = try await pool.query("UPDATE connector_tokens SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(id) AND lease_owner = \(owner)")
+    }
+
+    /// When the next refresh could start: the earliest due connector with a free lease, or the earliest lease to expire.
+    public func nextRefreshDate() async throws -> Date? {
+        let rows = try await pool.query(
+            """
+            SELECT least(
+                (SELECT next_refresh_at FROM connector_tokens
+                 WHERE status = 'connected' AND next_refresh_at IS NOT NULL AND (lease_owner IS NULL OR lease_expires_at < now())
+                 ORDER BY next_refresh_at LIMIT 1),
+                (SELECT lease_expires_at FROM connector_tokens WHERE lease_owner IS NOT NULL ORDER BY lease_expires_at LIMIT 1))
+            """)
+        return try rows.first?.decode(Date?.self, at: 0)
+    }
+
+    /// The due backlog, its lag and the leases held, for the metrics.
+    public func refreshBacklog() async throws -> RefreshBacklog {
+        let rows = try await pool.query(
+            """
+            SELECT count(*) FILTER (WHERE next_refresh_at <= now())::bigint,
+                   COALESCE(extract(epoch FROM now() - min(next_refresh_at) FILTER (WHERE next_refresh_at <= now())), 0)::float8,
+                   count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > now())::bigint
+            FROM connector_tokens WHERE status = 'connected' AND next_refresh_at IS NOT NULL
+            """)
+        let (due, lag, leases) = try rows[0].decode((Int64, Double, Int64).self)
+        return RefreshBacklog(due: Int(due), lag: lag, leases: Int(leases))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,306 @@
+public import Connectors
+public import Foundation
+public import Logging
+public import PGClient
+import ResolverCrypto
+public import ServiceLifecycle
+import Synchronization
+
+/// How a refresh ended, for the metrics.
+public enum RefreshOutcome: String, Sendable {
+    case refreshed, transientFailure = "transient_failure", needsReauth = "needs_reauth", leaseLost = "lease_lost", skipped
+}
+
+/// Renews OAuth tokens before they expire, once across all replicas (see DESIGN.md, "Refresh behaviour").
+///
+/// The loop sleeps until the next due connector, a change notification or shutdown; takes due connectors in
+/// batches under leases; calls providers with no database connection held, within a global and a per-provider
+/// limit; and writes each result only while it holds the lease. On-demand refreshes (the resolver's hook, the
+/// API's refresh) go through the same lease, with one in-process flight per connector. On graceful shutdown it
+/// takes nothing new and lets the refreshes in flight finish and write.
+public final class RefreshScheduler: Service, Sendable {
+    public let store: ConnectorStore
+    public let configuration: RefreshConfiguration
+    let catalog: ProviderCatalog
+    let clients: [String: OAuthClient]
+    let apps: [String: GitHubApp]
+    let values: [String: [String: String]]
+    let client: ProviderClient
+    let planner: RefreshPlanner
+    let listener: PGListener?
+    let logger: Logger
+    let observe: @Sendable (_ provider: String, _ outcome: RefreshOutcome, _ duration: Duration) -> Void
+
+    private let slots: ConcurrencyLimiter
+    private let providerSlots: Mutex<[String: ConcurrencyLimiter]> = Mutex([:])
+    private let inFlight: Mutex<[String: Task<ResolvedConnector?, any Error>]> = Mutex([:])
+    private let wake = WakeSignal()
+    private let stopping = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
+    private let webhook: WebhookSender?
+
+    public init(
+        store: ConnectorStore, catalog: ProviderCatalog, clients: [String: OAuthClient], apps: [String: GitHubApp] = [:],
+        values: [String: [String: String]] = [:], client: ProviderClient, configuration: RefreshConfiguration, listener: PGListener?,
+        logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }
+    ) {
+        self.store = store
+        self.catalog = catalog
+        self.clients = clients
+        self.apps = apps
+        self.values = values
+        self.client = client
+        self.configuration = configuration
+        self.planner = RefreshPlanner(timing: configuration.timing)
+        self.listener = listener
+        self.logger = logger
+        self.observe = observe
+        self.slots = ConcurrencyLimiter(limit: configuration.concurrency)
+        self.webhook = configuration.webhook.map { WebhookSender(configuration: $0, logger: logger) }
+    }
+
+    /// True while the loop runs: readiness reports a scheduler that has died.
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
+
+    /// When a connector of `provider` expiring at `expiresAt` is next due (for writes made elsewhere: the OAuth callback).
+    public func nextRefresh(provider: String, expiresAt: Date?, now: Date = Date()) -> Date? {
+        planner.nextRefresh(provider: catalog.provider(provider), expiresAt: expiresAt, now: now)
+    }
+
+    // MARK: The loop
+
+    public func run() async throws {
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
+        logger.info("refresh scheduler running", metadata: ["owner": "\(configuration.owner)", "concurrency": "\(configuration.concurrency)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                if let listener {
+                    group.addTask { [wake] in
+                        // Any change may bring a due time forward: look again.
+                        for await event in listener.events(channels: [ConnectorStore.changeChannel]) {
+                            if case .notification = event { wake.fire() }
+                            if Task.isCancelled { break }
+                        }
+                    }
+                }
+                await loop(group: &group)
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.wake.fire()
+        }
+        logger.info("refresh scheduler stopped")
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
+    private func loop(group: inout DiscardingTaskGroup) async {
+        var failures = 0
+        while !isStopping {
+            let free = slots.available
+            if free > 0 {
+                let claimed: [Result<LeasedConnector, any Error>]
+                do {
+                    claimed = try await store.claimDue(owner: configuration.owner, limit: min(configuration.batchSize, free), lease: configuration.lease)
+                    failures = 0
+                } catch {
+                    failures += 1
+                    let delay = min(Duration.seconds(30), .milliseconds(250) * (1 << min(failures, 7)))
+                    logger.warning("cannot take due connectors; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                    await wake.wait(until: .now + delay)
+                    continue
+                }
+                for result in claimed {
+                    switch result {
+                    case .success(let leased):
+                        // Taken now, so the claim never outruns the slots; released when the refresh ends.
+                        try? await slots.acquire()
+                        group.addTask {
+                            defer { self.slots.release(); self.wake.fire() }
+                            _ = try? await self.flight(for: leased.id) { try await self.refresh(leased) }
+                        }
+                    case .failure(let error):
+                        logger.critical("a due connector's secret does not decrypt", metadata: ["error": "\(error)", "alert": "corrupt_credential"])
+                    }
+                }
+                if claimed.count == min(configuration.batchSize, free) && !claimed.isEmpty { continue }
+            }
+            // Sleep until the next due time, a change, a free slot, or the idle check.
+            var deadline = ContinuousClock.now + configuration.idleCheck
+            if slots.available > 0, let next = try? await store.nextRefreshDate() {
+                let wait = max(0, next.timeIntervalSinceNow)
+                deadline = min(deadline, .now + .milliseconds(Int64(wait * 1000) + 5))
+            }
+            await wake.wait(until: deadline)
+        }
+    }
+
+    // MARK: One refresh
+
+    /// One in-process flight per connector: a second caller joins the first.
+    private func flight(for id: String, _ body: @escaping @Sendable () async throws -> ResolvedConnector?) async throws -> ResolvedConnector? {
+        let task = inFlight.withLock { flights -> Task<ResolvedConnector?, any Error> in
+            if let existing = flights[id] { return existing }
+            let task = Task { try await body() }
+            flights[id] = task
+            return task
+        }
+        defer { inFlight.withLock { flights in if flights[id] == task { flights[id] = nil } } }
+        return try await task.value
+    }
+
+    private func providerLimiter(_ slug: String) -> ConcurrencyLimiter {
+        providerSlots.withLock { limiters in
+            if let limiter = limiters[slug] { return limiter }
+            let limiter = ConcurrencyLimiter(limit: configuration.perProviderConcurrency)
+            limiters[slug] = limiter
+            return limiter
+        }
+    }
+
+    /// Refreshes a leased connector and writes the outcome under the lease. Returns the connector with its new
+    /// token, or nil when the refresh failed for now or the lease was lost; throws when it needs the user again.
+    func refresh(_ leased: LeasedConnector) async throws -> ResolvedConnector? {
+        let started = ContinuousClock.now
+        guard let provider = catalog.provider(leased.provider), provider.canRefresh else {
+            try await postpone(leased, error: "the provider is not in the catalog or is not refreshable", retryAfter: nil, started: started, backoff: configuration.maximumBackoff)
+            return nil
+        }
+        let tokens: TokenResponse
+        do {
+            tokens = try await providerLimiter(provider.slug).withSlot { try await self.callProvider(provider, leased) }
+        } catch let failure as ProviderFailure {
+            switch failure {
+            case .rejected(let code, true, _):
+                try await needsReauth(leased, reason: "\(provider.name) refused the refresh (\(code.prefix(64)))", started: started)
+                throw ConnectorError(.needsReauth, message: "the \(provider.slug) connector must be connected again")
+            case .unavailable(let reason, let retryAfter):
+                try await postpone(leased, error: reason, retryAfter: retryAfter, started: started)
+            case .rejected(let code, false, let status):
+                try await postpone(leased, error: "HTTP \(status) \(code.prefix(64))", retryAfter: nil, started: started)
+            case .malformed(let reason):
+                try await postpone(leased, error: reason, retryAfter: nil, started: started)
+            }
+            return nil
+        } catch let error as ConnectorError {
+            try await postpone(leased, error: error.message, retryAfter: nil, started: started, backoff: configuration.maximumBackoff)
+            return nil
+        } catch is CancellationError {
+            try? await store.releaseLease(id: leased.id, owner: configuration.owner)
+            throw CancellationError()
+        }
+        let now = Date()
+        let lifetime = tokens.expiresIn ?? provider.oauth?.defaultLifetimeSeconds
+        let expiresAt = lifetime.map { now.addingTimeInterval(TimeInterval($0)) }
+        var facts: [String: JSONValue] = [:]
+        if let instance = tokens.facts["instance_url"] { facts["instance_url"] = .string(instance) }
+        let refreshed = RefreshedCredential(
+            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: expiresAt, scopes: tokens.scopes,
+            nextRefreshAt: planner.nextRefresh(provider: provider, expiresAt: expiresAt, now: now), metadataJSON: JSONValue.object(facts).jsonText())
+        // A rotated refresh token exists only in this process until this write: retried until it lands, never dropped.
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                let written = try await store.completeRefresh(id: leased.id, owner: configuration.owner, with: refreshed)
+                if written == nil {
+                    logger.error("lease lost before the refresh was written; the result is discarded", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
+                    observe(leased.provider, .leaseLost, started.duration(to: .now))
+                } else {
+                    observe(leased.provider, .refreshed, started.duration(to: .now))
+                }
+                return written
+            } catch {
+                logger.error("cannot write a refreshed token; retrying", metadata: ["connector_id": "\(leased.id)", "error": "\(error)", "retry_in": "\(delay)"])
+                // Not cancellable: the new refresh token must be kept.
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func callProvider(_ provider: ProviderDefinition, _ leased: LeasedConnector) async throws -> TokenResponse {
+        let templateValues = TemplateValues(
+            accessToken: leased.accessToken, clientID: clients[provider.slug]?.clientID,
+            settings: (try? JSONValue.parse(Array(leased.settingsJSON.utf8)))?.object?.stringValues ?? [:],
+            metadata: (try? JSONValue.parse(Array(leased.metadataJSON.utf8)))?.object?.stringValues ?? [:],
+            config: values[provider.slug] ?? [:])
+        if provider.oauth?.grantType == .githubAppInstallation {
+            guard let app = apps[provider.slug] else { throw ConnectorError(.providerNotConfigured, message: "no GitHub App configured for \(provider.slug)") }
+            return try await client.installationToken(provider: provider, app: app, values: templateValues)
+        }
+        guard let oauthClient = clients[provider.slug] else {
+            throw ConnectorError(.providerNotConfigured, message: "no OAuth client configured for \(provider.slug)")
+        }
+        return try await client.refresh(provider: provider, client: oauthClient, refreshToken: leased.refreshToken, accessToken: leased.accessToken ?? "")
+    }
+
+    private func postpone(_ leased: LeasedConnector, error: String, retryAfter: Duration?, started: ContinuousClock.Instant, backoff: Duration? = nil) async throws {
+        // Exponential with full jitter, capped; a provider's Retry-After is a floor.
+        let ceiling = min(configuration.maximumBackoff, configuration.baseBackoff * (1 << min(leased.failures, 20)))
+        var delay = backoff ?? .milliseconds(Int64(Double.random(in: 0...1) * Double(ceiling.components.seconds * 1000)))
+        if let retryAfter { delay = max(delay, retryAfter) }
+        let next = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        logger.warning("refresh failed; retrying later", metadata: [
+            "connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)", "failures": "\(leased.failures + 1)", "retry_at": "\(next)",
+        ])
+        try await store.postponeRefresh(id: leased.id, owner: configuration.owner, until: next, error: error)
+        observe(leased.provider, .transientFailure, started.duration(to: .now))
+    }
+
+    private func needsReauth(_ leased: LeasedConnector, reason: String, started: ContinuousClock.Instant) async throws {
+        let eventID = try Identifiers.make(prefix: "ev_")
+        logger.warning("connector needs to be connected again", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
+        guard try await store.markNeedsReauth(id: leased.id, owner: configuration.owner, reason: reason, eventID: eventID) else {
+            observe(leased.provider, .leaseLost, started.duration(to: .now))
+            return
+        }
+        observe(leased.provider, .needsReauth, started.duration(to: .now))
+        if let webhook {
+            let event: JSONValue = .object([
+                "event": .string("needs_reauth"), "event_id": .string(eventID), "connector_id": .string(leased.id),
+                "user_id": .string(leased.userID), "provider": .string(leased.provider), "reason": .string(reason),
+                "at": .string(Date().formatted(.iso8601)),
+            ])
+            webhook.send(eventID: eventID, body: Array(event.jsonText().utf8))
+        }
+    }
+
+    // MARK: On demand
+
+    /// Refreshes one connector now (the resolver's hook for a token about to expire, and the API's refresh):
+    /// through its lease, joining a refresh of it already running in this process, or waiting (bounded) for the
+    /// replica that holds the lease and then reading its result.
+    public func refreshNow(connectorID: String) async throws -> ResolvedConnector {
+        let result = try await flight(for: connectorID) {
+            switch try await self.store.claim(id: connectorID, owner: self.configuration.owner, lease: self.configuration.lease) {
+            case .claimed(let leased):
+                return try await self.refresh(leased)
+            case .heldElsewhere(let until):
+                return try await self.awaitOtherReplica(connectorID, until: until)
+            case .unavailable(let status):
+                if status == .needsReauth { throw ConnectorError(.needsReauth, message: "the connector must be connected again") }
+                throw ConnectorError(.notConnected, message: "the connector is not connected")
+            }
+        }
+        guard let result else { throw ConnectorError(.refreshUnavailable, message: "the provider could not renew the token now") }
+        return result
+    }
+
+    private func awaitOtherReplica(_ id: String, until: Date) async throws -> ResolvedConnector? {
+        let deadline = ContinuousClock.now + min(configuration.onDemandWait, .milliseconds(Int64(max(0, until.timeIntervalSinceNow) * 1000) + 50))
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            let rows = try await store.pool.query("SELECT lease_owner IS NULL FROM connector_tokens WHERE id = \(id)")
+            guard let free = try rows.first?.decode(Bool.self, at: 0) else { throw ConnectorError(.notConnected, message: "the connector was deleted") }
+            if free { break }
+        }
+        return try await store.resolve(id: id)
+    }
+
+    /// The connector whose token is about to expire, renewed: the resolver's refresh hook.
+    public var resolverHook: Resolver.RefreshHook {
+        { [self] record in try await self.refreshNow(connectorID: record.id) }
+    }
+}

@@ -157,7 +157,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler"], swiftSettings: strict),
+        .testTarget(
+            name: "RefreshSchedulerTests",
+            dependencies: [
+                "RefreshScheduler", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "ResolverCrypto", "PGTestSupport"], swiftSettings: strict),
     ]

@@ -272,10 +272,17 @@ public final class RefreshScheduler: Service, Sendable {
     /// Refreshes one connector now (the resolver's hook for a token about to expire, and the API's refresh):
     /// through its lease, joining a refresh of it already running in this process, or waiting (bounded) for the
     /// replica that holds the lease and then reading its result.
-    public func refreshNow(connectorID: String) async throws -> ResolvedConnector {
+    ///
+    /// With `unlessChangedSince`, a connector written since that version (another caller's refresh finished in
+    /// between) is answered as it is, without a provider call.
+    public func refreshNow(connectorID: String, unlessChangedSince version: Int64? = nil) async throws -> ResolvedConnector {
         let result = try await flight(for: connectorID) {
             switch try await self.store.claim(id: connectorID, owner: self.configuration.owner, lease: self.configuration.lease) {
             case .claimed(let leased):
+                if let version, leased.version != version {
+                    try await self.store.releaseLease(id: connectorID, owner: self.configuration.owner)
+                    return try await self.store.resolve(id: connectorID)
+                }
                 return try await self.refresh(leased)
             case .heldElsewhere(let until):
                 return try await self.awaitOtherReplica(connectorID, until: until)
@@ -301,6 +308,6 @@ public final class RefreshScheduler: Service, Sendable {
 
     /// The connector whose token is about to expire, renewed: the resolver's refresh hook.
     public var resolverHook: Resolver.RefreshHook {
-        { [self] record in try await self.refreshNow(connectorID: record.id) }
+        { [self] record in try await self.refreshNow(connectorID: record.id, unlessChangedSince: record.version) }
     }
 }

@@ -102,7 +102,7 @@ extension ConnectorStore {
         let rows = try await pool.query(
             """
             UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
-            WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now() OR lease_owner = \(owner))
+            WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now())
             RETURNING \(unsafe: Self.leaseColumns)
             """)
         if let row = rows.first { return .claimed(try leased(row)) }

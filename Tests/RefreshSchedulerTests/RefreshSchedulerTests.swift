@@ -1,0 +1,211 @@
+import Connectors
+import Foundation
+import PGClient
+import PGTestSupport
+import ProviderFakes
+import RefreshScheduler
+import ResolverCrypto
+import Synchronization
+import Testing
+
+/// The scheduler against a real PostgreSQL and a fake OAuth provider on loopback.
+@Suite(.enabled(if: TestDatabase.isConfigured)) struct RefreshSchedulerTests {
+    @Test func refreshesAheadOfExpiryAndKeepsTheRotatedRefreshToken() async throws {
+        try await SchedulerHarness.with(fake: .init(accessTokenLifetime: .seconds(4))) { harness in
+            let scheduler = harness.scheduler()
+            // A 4-second token is due half its lifetime early at the latest (never a refresh loop).
+            let issued = harness.fake.issueTokens()
+            let expiresAt = Date().addingTimeInterval(4)
+            let due = try #require(scheduler.nextRefresh(provider: "fake_oauth", expiresAt: expiresAt))
+            #expect(due < expiresAt && due >= expiresAt.addingTimeInterval(-2.01))
+            let record = try await harness.store.put(
+                userID: "u_ahead", provider: "fake_oauth",
+                credential: Credential(type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: expiresAt),
+                nextRefreshAt: due)
+            try await harness.running([scheduler]) {
+                let refreshed = try await harness.eventually { harness.fake.counters.refreshGrants >= 1 }
+                #expect(refreshed)
+                let written = try await harness.eventually {
+                    try await harness.column("SELECT last_refreshed_at IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)
+                }
+                #expect(written)
+            }
+            let secrets = try await harness.store.secrets(of: record.id)
+            let access = try #require(secrets.accessToken)
+            let refresh = try #require(secrets.refreshToken)
+            #expect(access != issued.accessToken && harness.fake.isValid(accessToken: access))
+            // The provider rotated the refresh token: the stored one is the new one, the old one is dead.
+            #expect(refresh != issued.refreshToken && harness.fake.isValid(refreshToken: refresh))
+            #expect(!harness.fake.isValid(refreshToken: try #require(issued.refreshToken)))
+            let resolved = try #require(try await harness.store.resolve(id: record.id))
+            #expect(resolved.record.expiresAt.map { $0 > expiresAt } == true)
+            // Within the two seconds, a 4-second token is refreshed about every two seconds, not in a loop.
+            #expect(harness.fake.counters.refreshGrants <= 3)
+        }
+    }
+
+    @Test func aResponseWithoutARefreshTokenKeepsTheOldOne() async throws {
+        try await SchedulerHarness.with(fake: .init(omitRefreshTokenOnRefresh: true)) { harness in
+            let (record, refreshToken) = try await harness.seed(user: "u_keep")
+            try await harness.running([harness.scheduler()]) {
+                try await harness.expectEventually("harness.fake.counters.refreshGrants == 1") { harness.fake.counters.refreshGrants == 1 }
+                try await harness.expectEventually("condition") {
+                    try await harness.column("SELECT last_refreshed_at IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)
+                }
+            }
+            let secrets = try await harness.store.secrets(of: record.id)
+            #expect(secrets.refreshToken == refreshToken)
+            let value1 = try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self)
+            #expect(value1 == "connected")
+        }
+    }
+
+    @Test func invalidGrantNeedsReauthWithANotificationAndASignedWebhook() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        let secret = try SecureRandom.bytes(count: 32)
+        try await SchedulerHarness.with { harness in
+            let (record, refreshToken) = try await harness.seed(user: "u_dead", dueIn: 1)
+            harness.fake.invalidate(refreshToken: try #require(refreshToken))
+            let events = PGListener(configuration: harness.connection).events(channels: [ConnectorStore.eventChannel])
+            let heard = Mutex<[String]>([])
+            let listening = Task {
+                for await event in events {
+                    if case .notification(let note) = event, note.payload.contains(record.id) { heard.withLock { $0.append(note.payload) } }
+                    if Task.isCancelled { break }
+                }
+            }
+            defer { listening.cancel() }
+            try await Task.sleep(for: .milliseconds(300))
+            try await harness.running([harness.scheduler(webhook: WebhookConfiguration(url: receiver.url, secret: secret))]) {
+                try await harness.expectEventually("condition") {
+                    try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self) == "needs_reauth"
+                }
+                try await harness.expectEventually("!receiver.deliveries.isEmpty") { !receiver.deliveries.isEmpty }
+                try await harness.expectEventually("!heard.withLock { $0.isEmpty }") { !heard.withLock { $0.isEmpty } }
+            }
+            let value2 = try await harness.column("SELECT next_refresh_at IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
+            #expect(value2)
+            let value3 = try await harness.column("SELECT last_refresh_error FROM connector_tokens", id: record.id, as: String?.self)
+            #expect(value3?.contains("invalid_grant") == true)
+            let note = try #require(heard.withLock { $0.first })
+            #expect(note.contains("needs_reauth") && note.contains("event_id"))
+
+            let delivery = try #require(receiver.deliveries.first)
+            let timestamp = try #require(delivery.headers["x-resolverd-timestamp"])
+            let expected = "sha256=" + Hex.encode(HMACSHA256.authenticationCode(for: Array("\(timestamp).".utf8) + delivery.body, key: secret))
+            #expect(delivery.headers["x-resolverd-signature"] == expected)
+            #expect(delivery.headers["x-resolverd-event-id"]?.hasPrefix("ev_") == true)
+            let body = String(decoding: delivery.body, as: UTF8.self)
+            #expect(body.contains(record.id) && body.contains("needs_reauth"))
+            #expect(!body.contains(refreshToken ?? "-"))
+            // No more attempts for a connector that needs the user.
+            let attempts = harness.fake.counters.failedRefreshGrants
+            try await harness.running([harness.scheduler()]) { try await Task.sleep(for: .seconds(1)) }
+            #expect(harness.fake.counters.failedRefreshGrants == attempts)
+        }
+    }
+
+    @Test func serverErrorsAndThrottlingBackOffThenRecover() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, _) = try await harness.seed(user: "u_flaky")
+            harness.fake.failNext(2, with: .serverError(status: 503))
+            try await harness.running([harness.scheduler()]) {
+                try await harness.expectEventually("harness.fake.counters.refreshGrants == 1") { harness.fake.counters.refreshGrants == 1 }
+            }
+            #expect(harness.fake.counters.faultsInjected == 2)
+            let value4 = try await harness.column("SELECT refresh_failures FROM connector_tokens", id: record.id, as: Int.self)
+            #expect(value4 == 0)
+            let value5 = try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self)
+            #expect(value5 == "connected")
+
+            // A 429 with Retry-After: the next attempt waits at least that long.
+            let (throttled, _) = try await harness.seed(user: "u_throttled")
+            harness.fake.failNext(1, with: .rateLimited(retryAfterSeconds: 2))
+            let before = harness.fake.counters.refreshGrants
+            let started = ContinuousClock.now
+            try await harness.running([harness.scheduler()]) {
+                try await harness.expectEventually("condition") {
+                    try await harness.column("SELECT refresh_failures FROM connector_tokens", id: throttled.id, as: Int.self) == 1
+                }
+                let retryAt = try await harness.column("SELECT next_refresh_at FROM connector_tokens", id: throttled.id, as: Date.self)
+                #expect(retryAt.timeIntervalSinceNow > 1)
+                try await harness.expectEventually("harness.fake.counters.refreshGrants == before + 1") { harness.fake.counters.refreshGrants == before + 1 }
+            }
+            #expect(started.duration(to: .now) >= .seconds(2))
+            let value6 = try await harness.column("SELECT refresh_failures FROM connector_tokens", id: throttled.id, as: Int.self)
+            #expect(value6 == 0)
+        }
+    }
+
+    @Test func fiftyConcurrentOnDemandRefreshesMakeOneProviderCall() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, _) = try await harness.seed(user: "u_burst", expiresIn: 30, dueIn: nil)
+            let scheduler = harness.scheduler()
+            harness.fake.setFault(.slow(.milliseconds(300)))
+            // The resolver with the scheduler's hook, asked for a token valid longer than the stored one.
+            let resolver = Resolver(store: harness.store, refresh: scheduler.resolverHook)
+            let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<50 {
+                    group.addTask { try await resolver.resolve(userID: "u_burst", provider: "fake_oauth", minValidSeconds: 120).accessToken }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            harness.fake.setFault(.none)
+            #expect(harness.fake.counters.refreshGrants == 1)
+            #expect(tokens.count == 1)
+            #expect(harness.fake.isValid(accessToken: try #require(tokens.first)))
+            let value7 = try await harness.column("SELECT lease_owner IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
+            #expect(value7)
+        }
+    }
+
+    @Test func aLeaseHeldByADeadReplicaIsTakenOverAfterItExpires() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, _) = try await harness.seed(user: "u_orphan")
+            _ = try await harness.pool.query(
+                "UPDATE connector_tokens SET lease_owner = 'dead-replica', lease_expires_at = now() + interval '1500 milliseconds' WHERE id = \(record.id)")
+            let started = ContinuousClock.now
+            try await harness.running([harness.scheduler()]) {
+                try await harness.expectEventually("harness.fake.counters.refreshGrants == 1") { harness.fake.counters.refreshGrants == 1 }
+            }
+            #expect(started.duration(to: .now) >= .milliseconds(1400))
+            let value8 = try await harness.column("SELECT lease_owner IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
+            #expect(value8)
+        }
+    }
+
+    @Test func gracefulShutdownLetsARefreshInFlightFinishAndWrite() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, refreshToken) = try await harness.seed(user: "u_drain")
+            harness.fake.setFault(.slow(.milliseconds(800)))
+            try await harness.running([harness.scheduler()]) {
+                // Shut down while the provider call is running.
+                try await harness.expectEventually("condition") {
+                    try await harness.column("SELECT lease_owner IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)
+                }
+            }
+            #expect(harness.fake.counters.refreshGrants == 1)
+            let value9 = try await harness.column("SELECT last_refreshed_at IS NOT NULL AND lease_owner IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
+            #expect(value9)
+            let stored = try await harness.store.secrets(of: record.id).refreshToken
+            let storedToken = try #require(stored)
+            #expect(stored != refreshToken && harness.fake.isValid(refreshToken: storedToken))
+        }
+    }
+
+    @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
+        try await SchedulerHarness.with(maxConnections: 12) { harness in
+            let count = 300
+            for index in 0..<count { try await harness.seed(user: "u_\(index)") }
+            let replicas = (0..<3).map { harness.scheduler(owner: "replica-\($0)", concurrency: 6) }
+            try await harness.running(replicas) {
+                try await harness.expectEventually("condition", timeout: .seconds(60)) {
+                    try await harness.pool.query("SELECT count(*) FROM connector_tokens WHERE last_refreshed_at IS NULL")[0].decode(Int.self, at: 0) == 0
+                }
+            }
+            #expect(harness.fake.counters.refreshGrants == count)
+            #expect(harness.fake.counters.failedRefreshGrants == 0)
+        }
+    }
+}

@@ -90,20 +90,7 @@ struct ConfigFile: Decodable, Sendable {
         do {
             return try JSONDecoder().decode(ConfigFile.self, from: data)
         } catch let error as DecodingError {
-            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(path): \(Self.describe(error))")
-        }
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let text = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-            return text.isEmpty ? "the document" : text
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "\(path(context)): \(key.stringValue) is missing"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)) has the wrong type"
-        case .dataCorrupted(let context): return "\(path(context)) is not valid JSON"
-        @unknown default: return "not a valid config file"
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(path): \(error.readableDescription)")
         }
     }
 }

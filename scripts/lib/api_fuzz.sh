@@ -93,11 +93,11 @@ PY
     "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$api_port" \
         --exclude-tag operations --exclude-path /mcp --exclude-path '/api/connectors/{ref}/refresh' \
         -H "Authorization: Bearer $user_key" -H "X-Reeve-Services-Token: $services_token" \
-        --checks "$checks" --max-examples 80 --seed 20261122 --no-color --workers 2 \
+        --checks "$checks" --max-examples 80 --seed 20261122 --no-color --workers 2 --generation-database none \
         --report ndjson --report-ndjson-path "$dir/api.ndjson" || status=$?
     if [ $status -eq 0 ]; then
         "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$admin_port" --include-tag operations \
-            --checks "$checks" --max-examples 20 --seed 20261122 --no-color \
+            --checks "$checks" --max-examples 20 --seed 20261122 --no-color --generation-database none \
             --report ndjson --report-ndjson-path "$dir/admin.ndjson" || status=$?
     fi
     kill -TERM "$pid" 2>/dev/null || true

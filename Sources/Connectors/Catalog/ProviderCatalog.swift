@@ -65,7 +65,7 @@ public struct ProviderCatalog: Sendable {
             return try JSONDecoder().decode(ProviderDefinition.self, from: JSONEncoder().encode(value))
         } catch let error as DecodingError {
             let slug = value.object?["slug"]?.text.map { "'\($0)'" } ?? "an entry"
-            throw CatalogError("\(name): provider \(slug) is malformed: \(CatalogError.describe(error))")
+            throw CatalogError("\(name): provider \(slug) is malformed: \(error.readableDescription)")
         }
     }
 
@@ -78,16 +78,20 @@ public struct ProviderCatalog: Sendable {
 public struct CatalogError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
 
-    static func describe(_ error: DecodingError) -> String {
+extension DecodingError {
+    /// Which field is wrong and how, in one line, naming no value (configuration and catalog errors use it).
+    public var readableDescription: String {
         func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            let text = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return text.isEmpty ? "the document" : text
         }
-        switch error {
-        case .keyNotFound(let key, let context): return "\(path(context).isEmpty ? "" : path(context) + ".")\(key.stringValue) is missing"
+        switch self {
+        case .keyNotFound(let key, let context): return "\(path(context)): \(key.stringValue) is missing"
         case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)) has the wrong type"
         case .dataCorrupted(let context): return "\(path(context)) is not valid: \(context.debugDescription)"
-        @unknown default: return "it does not match the catalog format"
+        @unknown default: return "it does not match the expected format"
         }
     }
 }

@@ -29,12 +29,28 @@ extension FakeOAuthProvider {
         public var omitRefreshTokenOnRefresh: Bool
         /// Whether presenting an already rotated refresh token revokes the whole grant, as reuse detection does.
         public var revokeGrantOnRefreshTokenReuse: Bool
+        /// Shopify's grace for rotated refresh tokens; only with `rotateRefreshTokens`.
+        ///
+        /// Refreshing with the current token T issues a successor S, and T stays valid for as long as S has never
+        /// been used. Refreshing with T again issues a fresh successor S′ that replaces S (S becomes invalid, as a
+        /// reused token). The first refresh with the successor kills T; the successor then holds the same grace for
+        /// its own successor. So at most two refresh tokens of a grant are valid at once: the last one used
+        /// and the one it produced last. When false, a refresh token is invalid as soon as it has been used once.
+        public var keepPreviousRefreshTokenUntilSuccessorUsed: Bool
         /// The user's `sub` at `/userinfo`.
         public var subject: String
         /// The user's email and name at `/userinfo`.
         public var accountName: String
         /// The scopes granted when an authorization request names none.
         public var scopes: [String]
+        /// The lifetime of tokens from Meta's `fb_exchange_token` grant (60 days, as Meta's long-lived tokens).
+        public var longLivedTokenLifetime: Duration
+        /// The GitHub App whose JWTs `POST /app/installations/{id}/access_tokens` accepts (`iss`); nil refuses every JWT.
+        public var githubAppID: String?
+        /// The app's RSA public key (`BEGIN PUBLIC KEY`) that verifies its RS256 JWTs; nil refuses every JWT.
+        public var githubAppPublicKeyPEM: String?
+        /// The installations of the app that exist; any other id is answered 404.
+        public var githubInstallations: Set<String>
 
         /// A configuration; every argument has the default a strict, rotating provider would have.
         public init(
@@ -48,9 +64,14 @@ extension FakeOAuthProvider {
             rotateRefreshTokens: Bool = true,
             omitRefreshTokenOnRefresh: Bool = false,
             revokeGrantOnRefreshTokenReuse: Bool = false,
+            keepPreviousRefreshTokenUntilSuccessorUsed: Bool = false,
             subject: String = "fake-user-0001",
             accountName: String = "fake-account@example.test",
-            scopes: [String] = ["openid", "email", "profile"]
+            scopes: [String] = ["openid", "email", "profile"],
+            longLivedTokenLifetime: Duration = .seconds(5_184_000),
+            githubAppID: String? = nil,
+            githubAppPublicKeyPEM: String? = nil,
+            githubInstallations: Set<String> = ["1"]
         ) {
             self.clientID = clientID
             self.clientSecret = clientSecret ?? RandomToken.hex(byteCount: 20)
@@ -62,9 +83,14 @@ extension FakeOAuthProvider {
             self.rotateRefreshTokens = rotateRefreshTokens
             self.omitRefreshTokenOnRefresh = omitRefreshTokenOnRefresh
             self.revokeGrantOnRefreshTokenReuse = revokeGrantOnRefreshTokenReuse
+            self.keepPreviousRefreshTokenUntilSuccessorUsed = keepPreviousRefreshTokenUntilSuccessorUsed
             self.subject = subject
             self.accountName = accountName
             self.scopes = scopes
+            self.longLivedTokenLifetime = longLivedTokenLifetime
+            self.githubAppID = githubAppID
+            self.githubAppPublicKeyPEM = githubAppPublicKeyPEM
+            self.githubInstallations = githubInstallations
         }
     }
 }

@@ -2,7 +2,9 @@ import Hummingbird
 public import Logging
 
 /// An OAuth 2.0 authorization server on loopback: authorization code with PKCE, refresh with rotation, revocation and
-/// user info, plus switches that make it deny, revoke or fail the way real providers do.
+/// user info, plus switches that make it deny, revoke or fail the way real providers do. It also speaks two
+/// non-standard grants at their providers' paths: Meta's `fb_exchange_token` (at `/token`, by GET or POST) and GitHub
+/// App installation tokens (`POST /app/installations/{id}/access_tokens`).
 public final class FakeOAuthProvider: FakeProvider {
     /// `http://127.0.0.1:PORT`.
     public let baseURL: String
@@ -20,12 +22,13 @@ public final class FakeOAuthProvider: FakeProvider {
         self.baseURL = "http://127.0.0.1:\(server.port)"
     }
 
-    /// Starts a server on 127.0.0.1 with an ephemeral port; `logger` (silent by default) is Hummingbird's.
+    /// Starts a server on 127.0.0.1 with an ephemeral port; `logger` (silent by default) is Hummingbird's. Throws when
+    /// the configured GitHub App public key does not load.
     public static func start(
         _ configuration: Configuration = .init(),
         logger: Logger = Logger(label: "provider-fakes.oauth", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> FakeOAuthProvider {
-        let authority = OAuthAuthority(configuration: configuration)
+        let authority = try OAuthAuthority(configuration: configuration)
         let router = Router(context: FakeRequestContext.self)
         router.add(middleware: FaultMiddleware(faults: authority.faults))
         OAuthRoutes(authority: authority).register(on: router)
@@ -40,7 +43,7 @@ public final class FakeOAuthProvider: FakeProvider {
 
     /// The authorization endpoint.
     public var authorizationURL: String { baseURL + "/authorize" }
-    /// The token endpoint.
+    /// The token endpoint, Meta's `fb_exchange_token` grant included.
     public var tokenURL: String { baseURL + "/token" }
     /// The revocation endpoint (RFC 7009).
     public var revocationURL: String { baseURL + "/revoke" }
@@ -63,6 +66,12 @@ public final class FakeOAuthProvider: FakeProvider {
     @discardableResult
     public func invalidate(refreshToken: String) -> Bool {
         authority.ledger.withLock { $0.invalidate(refreshToken: refreshToken) }
+    }
+
+    /// Removes a GitHub App installation, as when the user uninstalls the app: its tokens stop working and requests
+    /// for new ones are answered 404.
+    public func uninstall(installationID: String) {
+        authority.ledger.withLock { $0.uninstall(installationID: installationID) }
     }
 
     /// Moves the server's clock forward, so codes and access tokens expire without waiting.

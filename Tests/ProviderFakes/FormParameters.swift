@@ -25,6 +25,15 @@ struct FormParameters: Sendable {
         values = object.filter { !$0.value.isEmpty }
     }
 
+    /// These parameters and `other`'s together; nil when a name is in both, as for a name repeated in one request.
+    func merging(_ other: FormParameters) -> FormParameters? {
+        var merged = self
+        for (name, value) in other.values {
+            guard merged.values.updateValue(value, forKey: name) == nil else { return nil }
+        }
+        return merged
+    }
+
     /// Percent-decodes one form component, where `+` stands for a space.
     static func formDecode(_ component: some StringProtocol) -> String? {
         String(component).replacingOccurrences(of: "+", with: " ").removingPercentEncoding

@@ -12,7 +12,15 @@ public struct OAuthCounters: Sendable, Hashable {
     public var refreshGrants = 0
     /// `refresh_token` grants answered with an error after the client authenticated.
     public var failedRefreshGrants = 0
-    /// Token and revocation requests refused with `invalid_client`.
+    /// Successful `fb_exchange_token` grants (Meta's long-lived token exchange).
+    public var longLivedExchanges = 0
+    /// `fb_exchange_token` grants answered with an error after the client authenticated.
+    public var failedLongLivedExchanges = 0
+    /// GitHub App installation tokens issued.
+    public var installationTokens = 0
+    /// Installation token requests refused: a JWT that does not verify, or an unknown installation.
+    public var failedInstallationTokens = 0
+    /// Token and revocation requests refused with `invalid_client` (or Meta's error for a bad client).
     public var invalidClientRequests = 0
     /// Revocation requests answered 200, known token or not.
     public var revocations = 0

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything a fake authorization server remembers: codes, grants and the tokens issued under them.
 ///
 /// A value type mutated only under `OAuthAuthority`'s lock; every decision the server makes about a code or a token is
@@ -30,6 +32,8 @@ struct OAuthLedger {
         let scopes: [String]
         /// The one refresh token that may be used now; rotated ones stay in `refreshTokens` to recognise reuse.
         var refreshToken: String?
+        /// With `keepPreviousRefreshTokenUntilSuccessorUsed`, the token last used, valid too until `refreshToken` is used.
+        var previousRefreshToken: String?
         /// Revoked as a whole: its refresh tokens and its access tokens are dead.
         var revoked = false
         /// Only refreshing is dead; access tokens live until they expire.
@@ -48,18 +52,34 @@ struct OAuthLedger {
     var denyNextAuthorization = false
     /// Added to the clock, so tests can expire codes and tokens without waiting.
     var clockOffset: Duration = .zero
+    /// The GitHub App installations that exist now.
+    var installations: Set<String>
 
     private var codes: [String: PendingCode] = [:]
     private var grants: [Int: Grant] = [:]
     private var accessTokens: [String: AccessToken] = [:]
     private var refreshTokens: [String: Int] = [:]
     private var nextGrantID = 0
+    /// The grant each installation's tokens belong to, so that uninstalling revokes them together.
+    private var installationGrants: [String: Int] = [:]
 
     init(configuration: FakeOAuthProvider.Configuration) {
         self.configuration = configuration
+        self.installations = configuration.githubInstallations
     }
 
     private var now: ContinuousClock.Instant { .now + clockOffset }
+
+    /// The server's wall clock, moved by `clockOffset` like its other clock; for times it states or checks as dates.
+    var wallClock: Date {
+        let (seconds, attoseconds) = clockOffset.components
+        return Date().addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+    }
+
+    /// Shopify's grace: the token last used stays valid until its successor is used.
+    private var keepsPreviousRefreshToken: Bool {
+        configuration.keepPreviousRefreshTokenUntilSuccessorUsed && configuration.rotateRefreshTokens && !configuration.omitRefreshTokenOnRefresh
+    }
 
     // MARK: Authorization
 
@@ -127,10 +147,8 @@ struct OAuthLedger {
 
     /// A new grant with an access token and, when configured, a refresh token.
     mutating func startGrant(scopes: [String]) -> (grantID: Int, issued: Issued) {
-        nextGrantID += 1
-        let grantID = nextGrantID
         let refreshToken = configuration.issueRefreshToken ? RandomToken.make(prefix: "fake_rt_") : nil
-        grants[grantID] = Grant(scopes: scopes, refreshToken: refreshToken)
+        let grantID = addGrant(Grant(scopes: scopes, refreshToken: refreshToken))
         if let refreshToken { refreshTokens[refreshToken] = grantID }
         let issued = Issued(accessToken: mintAccessToken(grantID: grantID), refreshToken: refreshToken, expiresIn: expiresIn, scopes: scopes)
         return (grantID, issued)
@@ -153,7 +171,7 @@ struct OAuthLedger {
             throw OAuthError(.invalidGrant, "unknown refresh token")
         }
         guard !grant.revoked && !grant.refreshRevoked else { throw OAuthError(.invalidGrant, "the refresh token was revoked") }
-        guard grant.refreshToken == refreshToken else {
+        guard grant.refreshToken == refreshToken || (keepsPreviousRefreshToken && grant.previousRefreshToken == refreshToken) else {
             if configuration.revokeGrantOnRefreshTokenReuse { grants[grantID]?.revoked = true }
             throw OAuthError(.invalidGrant, "the refresh token was already used")
         }
@@ -166,16 +184,70 @@ struct OAuthLedger {
         } else if configuration.rotateRefreshTokens {
             let rotated = RandomToken.make(prefix: "fake_rt_")
             grants[grantID]?.refreshToken = rotated
+            // Using the successor ends its predecessor's grace and starts its own; using the predecessor again
+            // keeps its grace and replaces the successor, which is then as dead as any reused token.
+            if keepsPreviousRefreshToken { grants[grantID]?.previousRefreshToken = refreshToken }
             refreshTokens[rotated] = grantID
             next = rotated
         }
         return Issued(accessToken: mintAccessToken(grantID: grantID), refreshToken: next, expiresIn: expiresIn, scopes: requested ?? grant.scopes)
     }
 
-    private mutating func mintAccessToken(grantID: Int) -> String {
+    private mutating func addGrant(_ grant: Grant) -> Int {
+        nextGrantID += 1
+        grants[nextGrantID] = grant
+        return nextGrantID
+    }
+
+    /// An access token of `lifetime`, or of the configured lifetime when nil.
+    private mutating func mintAccessToken(grantID: Int, lifetime: Duration? = nil) -> String {
         let token = RandomToken.make(prefix: "fake_at_")
-        accessTokens[token] = AccessToken(grantID: grantID, expires: configuration.accessTokenLifetime.map { now + $0 })
+        accessTokens[token] = AccessToken(grantID: grantID, expires: (lifetime ?? configuration.accessTokenLifetime).map { now + $0 })
         return token
+    }
+
+    // MARK: Meta and GitHub
+
+    /// Meta's `fb_exchange_token` grant: a long-lived token under the grant of `accessToken`, which stays valid.
+    /// Meta's subcode says why a token is refused: 463 expired, 467 unknown or revoked.
+    mutating func exchangeLongLived(accessToken: String) -> Result<Issued, MetaError> {
+        guard let record = accessTokens[accessToken], !isRevoked(accessToken), let grant = grants[record.grantID] else {
+            counters.failedLongLivedExchanges += 1
+            return .failure(MetaError(code: 190, subcode: 467, message: "Error validating access token: The access token is invalid."))
+        }
+        guard isValid(accessToken: accessToken) else {
+            counters.failedLongLivedExchanges += 1
+            return .failure(MetaError(code: 190, subcode: 463, message: "Error validating access token: Session has expired."))
+        }
+        let lifetime = configuration.longLivedTokenLifetime
+        let token = mintAccessToken(grantID: record.grantID, lifetime: lifetime)
+        counters.longLivedExchanges += 1
+        return .success(Issued(accessToken: token, refreshToken: nil, expiresIn: Int(lifetime.components.seconds), scopes: grant.scopes))
+    }
+
+    /// GitHub's installation tokens last an hour.
+    static let installationTokenLifetime = Duration.seconds(3600)
+
+    /// An installation token (`ghs_` and 36 hex digits) and when it expires by the server's clock; nil for an
+    /// installation that does not exist. Counts either way.
+    mutating func issueInstallationToken(installationID: String) -> (token: String, expiresAt: Date)? {
+        guard installations.contains(installationID) else {
+            counters.failedInstallationTokens += 1
+            return nil
+        }
+        let grantID = installationGrants[installationID] ?? addGrant(Grant(scopes: [], refreshToken: nil))
+        installationGrants[installationID] = grantID
+        let token = "ghs_" + RandomToken.hex(byteCount: 18)
+        accessTokens[token] = AccessToken(grantID: grantID, expires: now + Self.installationTokenLifetime)
+        counters.installationTokens += 1
+        let (seconds, _) = Self.installationTokenLifetime.components
+        return (token, wallClock.addingTimeInterval(Double(seconds)))
+    }
+
+    /// Removes an installation, as when the user uninstalls the app: its tokens die and new ones are refused.
+    mutating func uninstall(installationID: String) {
+        installations.remove(installationID)
+        if let grantID = installationGrants.removeValue(forKey: installationID) { grants[grantID]?.revoked = true }
     }
 
     private var expiresIn: Int? { configuration.accessTokenLifetime.map { Int($0.components.seconds) } }
@@ -210,7 +282,7 @@ struct OAuthLedger {
 
     func isValid(refreshToken token: String) -> Bool {
         guard let grantID = refreshTokens[token], let grant = grants[grantID] else { return false }
-        return !grant.revoked && !grant.refreshRevoked && grant.refreshToken == token
+        return !grant.revoked && !grant.refreshRevoked && (grant.refreshToken == token || grant.previousRefreshToken == token)
     }
 
     func isRevoked(_ token: String) -> Bool {

@@ -1,11 +1,20 @@
 import Hummingbird
 
 extension OAuthRoutes {
-    /// `POST /token`: the `authorization_code` and `refresh_token` grants (RFC 6749 §4.1.3, §6).
+    /// `POST /token`: the `authorization_code` and `refresh_token` grants (RFC 6749 §4.1.3, §6); and, by GET or POST,
+    /// Meta's `fb_exchange_token`.
     func token(_ request: Request) async throws -> Response {
         let parameters = try await parameters(of: request)
+        // Meta takes its parameters in the query string, even of a POST; RFC 6749 grants only in the body.
+        let query = FormParameters(urlEncoded: request.uri.query ?? "")
+        if (parameters["grant_type"] ?? query?["grant_type"]) == "fb_exchange_token" {
+            authority.ledger.withLock { $0.tokenRequests["fb_exchange_token", default: 0] += 1 }
+            guard let merged = query.flatMap(parameters.merging) else { throw MetaError(code: 100, message: "Malformed or repeated parameters.") }
+            return try exchangeLongLived(merged)
+        }
         let grantType = parameters["grant_type"]
         authority.ledger.withLock { $0.tokenRequests[grantType ?? "", default: 0] += 1 }
+        guard request.method == .post else { throw OAuthError(.invalidRequest, "the token endpoint takes POST") }
         let clientID = try authenticateClient(request, parameters)
         let outcome: Result<OAuthLedger.Issued, OAuthError>
         switch grantType {

@@ -2,7 +2,8 @@ import Hummingbird
 import NIOCore
 import ResolverCrypto
 
-/// The HTTP face of the fake authorization server: `/authorize`, `/token`, `/revoke` and `/userinfo`.
+/// The HTTP face of the fake authorization server: `/authorize`, `/token`, `/revoke` and `/userinfo`, and GitHub's
+/// `/app/installations/{id}/access_tokens`.
 struct OAuthRoutes: Sendable {
     static let bodyLimit = 64 * 1024
 
@@ -12,9 +13,12 @@ struct OAuthRoutes: Sendable {
     func register(on router: Router<FakeRequestContext>) {
         router.get("/authorize") { request, _ in try authorize(request) }
         router.post("/token") { request, _ in try await token(request) }
+        // Only Meta's fb_exchange_token grant is taken by GET; the others are refused.
+        router.get("/token") { request, _ in try await token(request) }
         router.post("/revoke") { request, _ in try await revoke(request) }
         router.get("/userinfo") { request, _ in try userinfo(request) }
         router.post("/userinfo") { request, _ in try userinfo(request) }
+        router.post("/app/installations/:installation_id/access_tokens") { request, context in try installationToken(request, context: context) }
     }
 
     /// The body's parameters: a JSON object when the content type says so, a form otherwise.

@@ -112,6 +112,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "CryptoBench", dependencies: ["ResolverCrypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
+        .executableTarget(
+            name: "RefreshBench",
+            dependencies: [
+                "RefreshScheduler", "Connectors", "PGClient", "ResolverCrypto", "ProviderFakes",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/RefreshBench",
+            swiftSettings: strict
+        ),
 
         // Shared by the integration tests: the test database from the environment, a schema per test,
         // private clusters for tests that restart the server.
@@ -148,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "ResolverDaemonTests",
             dependencies: [
-                "ResolverDaemon", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                "ResolverDaemon", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -160,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "RefreshSchedulerTests",
             dependencies: [
-                "RefreshScheduler", "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                "RefreshScheduler", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,0 +1,25 @@
+import Connectors
+import ProviderFakes
+
+/// The built-in catalog plus `fake_oauth`: the fake authorization server described as a provider that rotates its
+/// refresh tokens (the entry the scheduler's tests use), and the client registered with it.
+struct FakeProviderCatalog {
+    static let slug = "fake_oauth"
+
+    let catalog: ProviderCatalog
+    let clients: [String: OAuthClient]
+
+    init(fake: FakeOAuthProvider) throws {
+        let entry = try JSONValue.parse(
+            Array(
+                """
+                {"slug": "\(Self.slug)", "name": "Fake OAuth", "type": "oauth", "roles": ["source"], "settings": [],
+                 "oauth": {"authorize_url": "\(fake.authorizationURL)", "token_url": "\(fake.tokenURL)",
+                           "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid"],
+                           "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"},
+                 "test": {"url": "\(fake.userinfoURL)", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}}
+                """.utf8))
+        catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [entry])
+        clients = [Self.slug: OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)]
+    }
+}

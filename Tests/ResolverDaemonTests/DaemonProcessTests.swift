@@ -1,0 +1,145 @@
+import Connectors
+import Foundation
+import Glibc
+import PGClient
+import PGTestSupport
+import ProviderFakes
+import ResolverCrypto
+import Testing
+
+/// Several `resolverd serve` processes on one database, refreshing tokens at a fake provider: each due token
+/// refreshed once, and no grant lost when processes are killed in the middle of refreshing.
+@Suite(.enabled(if: DaemonProcess.isAvailable), .serialized) struct DaemonProcessTests {
+    func config(fake: FakeOAuthProvider, lease: Int = 10) -> String {
+        """
+        {
+          "providers": {"fake_oauth": {"client_id": "\(fake.configuration.clientID)", "client_secret_file": "SECRET_FILE"}},
+          "refresh": {"lease_seconds": \(lease), "base_backoff_seconds": 1, "maximum_backoff_seconds": 2, "concurrency": 16},
+          "custom_providers": [{
+            "slug": "fake_oauth", "name": "Fake OAuth", "type": "oauth", "roles": ["source"], "settings": [],
+            "oauth": {"authorize_url": "\(fake.baseURL)/authorize", "token_url": "\(fake.baseURL)/token",
+                      "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid"],
+                      "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"},
+            "test": {"url": "\(fake.baseURL)/userinfo", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}
+          }]
+        }
+        """
+    }
+
+    func environment(_ fixture: ProcessFixture, fake: FakeOAuthProvider, lease: Int = 10) throws -> [String: String] {
+        let secretFile = fixture.directory.appendingPathComponent("client-secret").path
+        try Data(fake.configuration.clientSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
+        return try fixture.environment(config: config(fake: fake, lease: lease).replacingOccurrences(of: "SECRET_FILE", with: secretFile))
+    }
+
+    func start(_ name: String, _ fixture: ProcessFixture, _ environment: [String: String]) async throws -> DaemonProcess {
+        let daemon = try DaemonProcess.start(environment: environment, logPath: fixture.logPath(name))
+        try await daemon.waitForLog("refresh scheduler running")
+        return daemon
+    }
+
+    /// Seeds `count` connectors with grants the fake issued, then makes them all due at once.
+    func seedDue(_ count: Int, fixture: ProcessFixture, fake: FakeOAuthProvider, expiresIn: TimeInterval) async throws -> PGConnectionPool {
+        var configuration = PGPoolConfiguration(connection: try PGConnectionConfiguration(fixture.databaseURL))
+        configuration.maxConnections = 8
+        let pool = PGConnectionPool(configuration: configuration)
+        let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: fixture.keyring))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for index in stride(from: worker, to: count, by: 8) {
+                        let issued = fake.issueTokens()
+                        try await store.put(
+                            userID: "user-\(index)", provider: "fake_oauth",
+                            credential: Credential(type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: Date().addingTimeInterval(expiresIn)),
+                            nextRefreshAt: Date().addingTimeInterval(3600))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await pool.query("UPDATE connector_tokens SET next_refresh_at = now()")
+        return pool
+    }
+
+    func count(_ pool: PGConnectionPool, _ condition: StaticString) async throws -> Int {
+        try await pool.query("SELECT count(*) FROM connector_tokens WHERE \(unsafe: condition)")[0].decode(Int.self, at: 0)
+    }
+
+    func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+
+    @Test func threeProcessesRefreshEachOfAThousandDueTokensOnce() async throws {
+        let fake = try await FakeOAuthProvider.start()
+        defer { Task { await fake.shutdown() } }
+        try await ProcessFixture.with { fixture in
+            let environment = try environment(fixture, fake: fake)
+            var daemons: [DaemonProcess] = []
+            for index in 0..<3 { daemons.append(try await start("daemon-\(index)", fixture, environment)) }
+            let pool = try await seedDue(1000, fixture: fixture, fake: fake, expiresIn: 3600)
+            let done = try await waitUntil(timeout: .seconds(120)) { try await count(pool, "last_refreshed_at IS NULL") == 0 }
+            #expect(done)
+            #expect(fake.counters.refreshGrants == 1000)
+            #expect(fake.counters.failedRefreshGrants == 0)
+            #expect(try await count(pool, "status <> 'connected'") == 0)
+            // Graceful stops: exit 0.
+            for daemon in daemons { daemon.signal(SIGTERM) }
+            for daemon in daemons {
+                let status = try await daemon.wait(timeout: .seconds(20))
+                #expect(status == 0, "\(daemon.log.suffix(1500))")
+            }
+            await pool.shutdown()
+        }
+    }
+
+    @Test func killingProcessesInARefreshStormLosesNoGrant() async throws {
+        // Single-use rotating refresh tokens whose predecessor stays valid until the successor is used (how
+        // Shopify rotates): a process killed after the provider answered but before the write leaves the old
+        // token in the database, and the next refresh with it still works.
+        var configuration = FakeOAuthProvider.Configuration(accessTokenLifetime: .seconds(4))
+        configuration.keepPreviousRefreshTokenUntilSuccessorUsed = true
+        let fake = try await FakeOAuthProvider.start(configuration)
+        defer { Task { await fake.shutdown() } }
+        try await ProcessFixture.with { fixture in
+            let environment = try environment(fixture, fake: fake, lease: 3)
+            var daemons: [DaemonProcess] = []
+            for index in 0..<3 { daemons.append(try await start("storm-\(index)", fixture, environment)) }
+            let pool = try await seedDue(200, fixture: fixture, fake: fake, expiresIn: 4)
+            // The storm: tokens that live 4 s are renewed about every 2 s; every second a random process dies.
+            var kills = 0
+            let stormEnd = ContinuousClock.now + .seconds(12)
+            while ContinuousClock.now < stormEnd {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 600...1400)))
+                let victim = Int.random(in: 0..<daemons.count)
+                daemons[victim].signal(SIGKILL)
+                _ = try await daemons[victim].wait(timeout: .seconds(5))
+                kills += 1
+                daemons[victim] = try await start("storm-\(victim)-\(kills)", fixture, environment)
+            }
+            for daemon in daemons { daemon.signal(SIGTERM) }
+            for daemon in daemons { _ = try await daemon.wait(timeout: .seconds(20)) }
+            #expect(kills >= 8)
+            #expect(fake.counters.refreshGrants > 400)
+
+            // A restart, every token due: each must refresh with what the database holds.
+            let mark = try await pool.query("SELECT now()")[0].decode(Date.self, at: 0)
+            _ = try await pool.query("UPDATE connector_tokens SET next_refresh_at = now() WHERE status = 'connected'")
+            let restarted = try await start("restart", fixture, environment)
+            _ = try await waitUntil(timeout: .seconds(60)) {
+                try await pool.query("SELECT count(*) FROM connector_tokens WHERE status = 'connected' AND (last_refreshed_at IS NULL OR last_refreshed_at < \(mark))")[0].decode(Int.self, at: 0) == 0
+            }
+            let lost = try await pool.query(
+                "SELECT count(*) FROM connector_tokens WHERE status <> 'connected' OR last_refreshed_at IS NULL OR last_refreshed_at < \(mark)")[0].decode(Int.self, at: 0)
+            #expect(lost == 0, "lost \(lost) of 200 grants after \(kills) kills")
+            restarted.signal(SIGTERM)
+            _ = try await restarted.wait(timeout: .seconds(20))
+            await pool.shutdown()
+        }
+    }
+}

@@ -15,6 +15,7 @@ struct BenchResult {
     var transactions: Int64
     var outcomes: [RefreshOutcome: OutcomeTally.Entry]
     var provider: OAuthCounters
+    var cpu: MachineCPU?
 
     var roundTrips: Int64 { statements.reduce(0) { $0 + $1.calls } + failedStatements }
     var ratioToIdeal: Double { seconds / settings.idealSeconds }
@@ -50,6 +51,13 @@ struct BenchResult {
                 "db transactions per refresh", String(format: "%.2f", Double(transactions) / Double(n)),
                 "the round trips + the listener's reads of NOTIFYs"),
         ]
+        if let cpu {
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            lines.append(
+                row(
+                    "machine CPU busy", String(format: "%.0f %% of %d cores", cpu.busyShare * 100, cores),
+                    String(format: "%.2f ms of CPU per refresh: scheduler, fake provider and PostgreSQL together", cpu.busy * 1000 / Double(n))))
+        }
         for (outcome, entry) in outcomes.sorted(by: { $0.value.count > $1.value.count }) {
             let (mean, longest) = (entry.mean.seconds * 1000, entry.longest.seconds * 1000)
             let timing = String(format: "each from start to write: mean %.1f ms, longest %.1f ms", mean, longest)

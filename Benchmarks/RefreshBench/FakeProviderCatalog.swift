@@ -10,15 +10,7 @@ struct FakeProviderCatalog {
     let clients: [String: OAuthClient]
 
     init(fake: FakeOAuthProvider) throws {
-        let entry = try JSONValue.parse(
-            Array(
-                """
-                {"slug": "\(Self.slug)", "name": "Fake OAuth", "type": "oauth", "roles": ["source"], "settings": [],
-                 "oauth": {"authorize_url": "\(fake.authorizationURL)", "token_url": "\(fake.tokenURL)",
-                           "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid"],
-                           "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"},
-                 "test": {"url": "\(fake.userinfoURL)", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}}
-                """.utf8))
+        let entry = try JSONValue.parse(Array(fake.catalogEntry(slug: Self.slug).utf8))
         catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [entry])
         clients = [Self.slug: OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)]
     }

@@ -101,13 +101,15 @@ struct RefreshBench {
             failedStatements: transactionsAfter.rollbacks - transactionsBefore.rollbacks,
             transactions: transactionsAfter.commits + transactionsAfter.rollbacks - transactionsBefore.commits - transactionsBefore.rollbacks
                 - Int64(burst.ownStatements),
-            outcomes: tally.snapshot, provider: fake.counters)
+            outcomes: tally.snapshot, provider: fake.counters, cpu: burst.cpu)
     }
 
     private struct Burst {
         var seconds: Double
         /// Statements the benchmark itself sent to the benchmark database.
         var ownStatements: Int
+        /// The machine's CPU over the burst, where it can be read.
+        var cpu: MachineCPU?
     }
 
     /// From one statement making every connector due (and announcing it, as any write does) to the moment the last
@@ -120,6 +122,7 @@ struct RefreshBench {
         var ownStatements = 1
 
         let clock = ContinuousClock()
+        let cpuBefore = MachineCPU.sample()
         let start = clock.now
         let due = try await driver.query(
             """
@@ -142,7 +145,9 @@ struct RefreshBench {
             guard clock.now < deadline else { throw BenchFailure("refreshes not written after \(settings.timeout)") }
             try await Task.sleep(for: .milliseconds(1))
         }
-        return Burst(seconds: start.duration(to: clock.now).seconds, ownStatements: ownStatements)
+        let seconds = start.duration(to: clock.now).seconds
+        let cpu = MachineCPU.sample().flatMap { after in cpuBefore.map { after - $0 } }
+        return Burst(seconds: seconds, ownStatements: ownStatements, cpu: cpu)
     }
 
     /// The defaults a replica runs with, but for the concurrency (overall and per provider: there is one provider)

@@ -98,12 +98,20 @@ public final class RefreshScheduler: Service, Sendable {
 
     private func loop(group: inout DiscardingTaskGroup) async {
         var failures = 0
+        // While the last claim came back full there is a backlog: claim again once a quarter of the slots are free
+        // (or a moment has passed), not for every slot that frees, so that one claim serves many refreshes.
+        var backlog = false
+        var lastClaim = ContinuousClock.now
+        let refill = max(1, min(configuration.batchSize, configuration.concurrency / 4))
+        let refillWait = Duration.milliseconds(100)
         while !isStopping {
             let free = slots.available
-            if free > 0 {
+            if free > 0 && (!backlog || free >= refill || ContinuousClock.now - lastClaim >= refillWait) {
+                lastClaim = ContinuousClock.now
+                let limit = min(configuration.batchSize, free)
                 let claimed: [Result<LeasedConnector, any Error>]
                 do {
-                    claimed = try await store.claimDue(owner: configuration.owner, limit: min(configuration.batchSize, free), lease: configuration.lease)
+                    claimed = try await store.claimDue(owner: configuration.owner, limit: limit, lease: configuration.lease)
                     failures = 0
                 } catch {
                     failures += 1
@@ -125,11 +133,14 @@ public final class RefreshScheduler: Service, Sendable {
                         logger.critical("a due connector's secret does not decrypt", metadata: ["error": "\(error)", "alert": "corrupt_credential"])
                     }
                 }
-                if claimed.count == min(configuration.batchSize, free) && !claimed.isEmpty { continue }
+                backlog = claimed.count == limit
+                if backlog && slots.available >= refill { continue }
             }
-            // Sleep until the next due time, a change, a free slot, or the idle check.
+            // Sleep until a refresh ends (with a backlog), or else until the next due time, a change, a free slot
+            // or the idle check.
             var deadline = ContinuousClock.now + configuration.idleCheck
-            if slots.available > 0, let next = try? await store.nextRefreshDate() {
+            if backlog, slots.available > 0 { deadline = min(deadline, lastClaim + refillWait) }
+            if !backlog, slots.available > 0, let next = try? await store.nextRefreshDate() {
                 let wait = max(0, next.timeIntervalSinceNow)
                 deadline = min(deadline, .now + .milliseconds(Int64(wait * 1000) + 5))
             }

@@ -185,7 +185,7 @@ struct GrantTypeTests {
 
     @Test func aRotatedRefreshTokenStaysValidUntilItsSuccessorIsUsed() async throws {
         try await Self.withFake(.init(keepPreviousRefreshTokenUntilSuccessorUsed: true)) { fake in
-            let provider = try Self.definition(SchedulerHarness.oauthEntry(baseURL: fake.baseURL))
+            let provider = try Self.definition(fake.catalogEntry())
             let client = OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)
             func refresh(_ token: String) async throws -> String {
                 let tokens = try await ProviderClient().refresh(provider: provider, client: client, refreshToken: token, accessToken: "")
@@ -270,17 +270,6 @@ extension SchedulerHarness {
                    "pkce": "none", "scopes": [], "grant_type": "github_app_installation", "refresh_token_rotation": "none_issued",
                    "installation_token_url": "\(baseURL)/app/installations/{settings.installation_id}/access_tokens",
                    "error_style": "github"},
-         "test": {"url": "\(baseURL)/userinfo", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}}
-        """
-    }
-
-    /// The harness's `fake_oauth` entry, for calling the fake without a harness.
-    static func oauthEntry(baseURL: String) -> String {
-        """
-        {"slug": "fake_oauth", "name": "Fake OAuth", "type": "oauth", "roles": ["source"], "settings": [],
-         "oauth": {"authorize_url": "\(baseURL)/authorize", "token_url": "\(baseURL)/token",
-                   "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid"],
-                   "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"},
          "test": {"url": "\(baseURL)/userinfo", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}}
         """
     }

@@ -31,13 +31,7 @@ struct SchedulerHarness {
                 try await ConnectorsSchema.migrator().migrate(on: pool)
                 let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
                 let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
-                let entry = try JSONValue.parse(Array("""
-                    {"slug": "fake_oauth", "name": "Fake OAuth", "type": "oauth", "roles": ["source"], "settings": [],
-                     "oauth": {"authorize_url": "\(fake.baseURL)/authorize", "token_url": "\(fake.baseURL)/token",
-                               "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid"],
-                               "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"},
-                     "test": {"url": "\(fake.baseURL)/userinfo", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}}}
-                    """.utf8))
+                let entry = try JSONValue.parse(Array(fake.catalogEntry().utf8))
                 let catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [entry])
                 let clients = ["fake_oauth": OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)]
                 try await body(SchedulerHarness(pool: pool, connection: connection, store: store, fake: fake, catalog: catalog, clients: clients))

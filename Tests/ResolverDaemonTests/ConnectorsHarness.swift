@@ -42,16 +42,8 @@ struct ConnectorsHarness {
                 "stripe": {"base_url": "\(apiKeys.baseURL)"},
                 "fake_oauth": {"client_id": "\(oauth.configuration.clientID)", "client_secret_file": "\(secretFile)"}
               },
-              "custom_providers": [{
-                "slug": "fake_oauth", "name": "Fake OAuth", "type": "oauth", "roles": ["source", "primary_data_source"], "settings": [],
-                "oauth": {
-                  "authorize_url": "\(oauth.baseURL)/authorize", "token_url": "\(oauth.baseURL)/token",
-                  "client_auth": "client_secret_basic", "pkce": "required", "scopes": ["openid", "email"],
-                  "grant_type": "refresh_token", "refresh_token_rotation": "single_use", "error_style": "oauth"
-                },
-                "revoke": {"url": "\(oauth.baseURL)/revoke", "method": "POST", "style": "rfc7009", "token": "refresh_token"},
-                "test": {"url": "\(oauth.baseURL)/userinfo", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}, "account_name_path": "email"}
-              }]
+              "custom_providers": [\(oauth.catalogEntry(
+                  roles: ["source", "primary_data_source"], scopes: ["openid", "email"], revocation: true, accountNamePath: "email"))]
             }
             """
         let configFile = directory.appendingPathComponent("resolverd.json").path

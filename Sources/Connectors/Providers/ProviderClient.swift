@@ -68,6 +68,8 @@ public final class ProviderClient: Sendable {
     public let http: HTTPClient
     public let timeout: Duration
     static let bodyLimit = 1 << 20
+    /// Open connections to one provider at most, above any per-provider concurrency an operator would configure.
+    static let connectionsPerHost = 256
     /// RFC 6749's errors that mean the grant is gone for good (on 400, 401 or 403).
     static let permanentOAuthErrors: Set<String> = ["invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope"]
 
@@ -76,6 +78,9 @@ public final class ProviderClient: Sendable {
     private static let processClient: HTTPClient = {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
         configuration.connectionPool.idleTimeout = .seconds(30)
+        // The scheduler bounds the calls to one provider (per-provider concurrency); the client's own default of
+        // eight connections per host would queue refreshes behind one another below that bound.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = ProviderClient.connectionsPerHost
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 

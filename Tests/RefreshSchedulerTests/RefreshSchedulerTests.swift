@@ -175,6 +175,34 @@ import Testing
         }
     }
 
+    @Test func aRotatedTokenIsWrittenOnceTheDatabaseComesBack() async throws {
+        try await SchedulerHarness.with(privateCluster: true) { harness in
+            let cluster = try #require(harness.cluster)
+            let (record, oldRefreshToken) = try await harness.seed(user: "u_outage")
+            // The provider answers in 2 s; meanwhile the database goes away, and comes back 3 s later.
+            harness.fake.setFault(.slow(.seconds(2)))
+            try await harness.running([harness.scheduler()]) {
+                try await harness.expectEventually("the connector is leased") {
+                    try await harness.column("SELECT lease_owner IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)
+                }
+                try await cluster.stop()
+                try await harness.expectEventually("the provider rotated the refresh token", timeout: .seconds(10)) { harness.fake.counters.refreshGrants == 1 }
+                try await Task.sleep(for: .seconds(3))
+                try await cluster.start()
+                harness.fake.setFault(.none)
+                try await harness.expectEventually("the refreshed token is written after the outage", timeout: .seconds(20)) {
+                    (try? await harness.column("SELECT last_refreshed_at IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)) == true
+                }
+            }
+            // The rotated token was kept in memory through the outage: the stored one is the live one.
+            let stored = try #require(try await harness.store.secrets(of: record.id).refreshToken)
+            #expect(stored != oldRefreshToken && harness.fake.isValid(refreshToken: stored))
+            #expect(!harness.fake.isValid(refreshToken: try #require(oldRefreshToken)))
+            #expect(harness.fake.counters.refreshGrants == 1)
+            #expect(try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self) == "connected")
+        }
+    }
+
     @Test func gracefulShutdownLetsARefreshInFlightFinishAndWrite() async throws {
         try await SchedulerHarness.with { harness in
             let (record, refreshToken) = try await harness.seed(user: "u_drain")

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PGClient
+import PGLocalCluster
 import PGTestSupport
 import ProviderFakes
 import RefreshScheduler
@@ -21,20 +22,42 @@ struct SchedulerHarness {
     let catalog: ProviderCatalog
     let clients: [String: OAuthClient]
 
+    /// The private cluster the harness runs on, when it asked for one (to stop and start the server mid-test).
+    var cluster: PGLocalCluster? = nil
+
     static func with(
-        fake configuration: FakeOAuthProvider.Configuration = .init(), maxConnections: Int = 8,
+        fake configuration: FakeOAuthProvider.Configuration = .init(), maxConnections: Int = 8, privateCluster: Bool = false,
         _ body: (SchedulerHarness) async throws -> Void
     ) async throws {
         let fake = try await FakeOAuthProvider.start(configuration)
+        func run(pool: PGConnectionPool, connection: PGConnectionConfiguration, cluster: PGLocalCluster?) async throws {
+            try await ConnectorsSchema.migrator().migrate(on: pool)
+            let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
+            let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
+            let entry = try JSONValue.parse(Array(fake.catalogEntry().utf8))
+            let catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [entry])
+            let clients = ["fake_oauth": OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)]
+            try await body(
+                SchedulerHarness(pool: pool, connection: connection, store: store, fake: fake, catalog: catalog, clients: clients, cluster: cluster))
+        }
         do {
-            try await TestDatabase.withSchema(maxConnections: maxConnections) { pool, connection in
-                try await ConnectorsSchema.migrator().migrate(on: pool)
-                let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
-                let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
-                let entry = try JSONValue.parse(Array(fake.catalogEntry().utf8))
-                let catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [entry])
-                let clients = ["fake_oauth": OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)]
-                try await body(SchedulerHarness(pool: pool, connection: connection, store: store, fake: fake, catalog: catalog, clients: clients))
+            if privateCluster {
+                try await TestDatabase.withPrivateCluster { cluster in
+                    var configuration = PGPoolConfiguration(connection: cluster.connectionConfiguration)
+                    configuration.maxConnections = maxConnections
+                    let pool = PGConnectionPool(configuration: configuration)
+                    do {
+                        try await run(pool: pool, connection: cluster.connectionConfiguration, cluster: cluster)
+                    } catch {
+                        await pool.shutdown()
+                        throw error
+                    }
+                    await pool.shutdown()
+                }
+            } else {
+                try await TestDatabase.withSchema(maxConnections: maxConnections) { pool, connection in
+                    try await run(pool: pool, connection: connection, cluster: nil)
+                }
             }
         } catch {
             await fake.shutdown()

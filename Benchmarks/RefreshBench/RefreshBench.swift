@@ -161,10 +161,7 @@ struct RefreshBench {
     }
 
     private func pool(_ connection: PGConnectionConfiguration, connections: Int, minimum: Int) -> PGConnectionPool {
-        var configuration = PGPoolConfiguration(connection: connection)
-        configuration.minConnections = minimum
-        configuration.maxConnections = connections
-        return PGConnectionPool(configuration: configuration, logger: logger)
+        PGConnectionPool.bench(connection, connections: connections, minimum: minimum, logger: logger)
     }
 
     private func progress(_ message: String) {

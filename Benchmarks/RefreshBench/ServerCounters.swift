@@ -1,3 +1,4 @@
+import Logging
 import PGClient
 
 /// Round trips to the benchmark's database, as the server counts them.
@@ -29,10 +30,7 @@ struct ServerCounters {
         let name = try await PGConnectionPool.currentDatabase(benchmark)
         var connection = benchmark
         connection.set("dbname", "postgres")
-        var configuration = PGPoolConfiguration(connection: connection)
-        configuration.minConnections = 0
-        configuration.maxConnections = 1
-        let monitor = PGConnectionPool(configuration: configuration)
+        let monitor = PGConnectionPool.bench(connection, connections: 1, minimum: 0)
         do {
             let preload = try await monitor.query("SELECT current_setting('shared_preload_libraries')")
             guard try preload[0].decode(String.self, at: 0).contains("pg_stat_statements") else {
@@ -98,18 +96,17 @@ struct StatementCount {
 extension PGConnectionPool {
     /// The name of the database `connection` reaches (the URL may leave it to libpq's defaults).
     static func currentDatabase(_ connection: PGConnectionConfiguration) async throws -> String {
+        let single = try await PGConnection.connect(connection)
+        defer { single.close() }
+        return try await single.query("SELECT current_database()::text")[0].decode(String.self, at: 0)
+    }
+
+    /// A pool for the benchmark's own use: `connections` at most, `minimum` kept open.
+    static func bench(_ connection: PGConnectionConfiguration, connections: Int, minimum: Int, logger: Logger = Logger(label: "refresh-bench")) -> PGConnectionPool {
         var configuration = PGPoolConfiguration(connection: connection)
-        configuration.minConnections = 0
-        configuration.maxConnections = 1
-        let pool = PGConnectionPool(configuration: configuration)
-        do {
-            let rows = try await pool.query("SELECT current_database()::text")
-            await pool.shutdown()
-            return try rows[0].decode(String.self, at: 0)
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
+        configuration.minConnections = minimum
+        configuration.maxConnections = connections
+        return PGConnectionPool(configuration: configuration, logger: logger)
     }
 }
 

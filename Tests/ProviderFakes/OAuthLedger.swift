@@ -199,9 +199,8 @@ struct OAuthLedger {
         return nextGrantID
     }
 
-    /// An access token of `lifetime`, or of the configured lifetime when nil.
-    private mutating func mintAccessToken(grantID: Int, lifetime: Duration? = nil) -> String {
-        let token = RandomToken.make(prefix: "fake_at_")
+    /// An access token of `lifetime`, or of the configured lifetime when nil; `token` gives its text.
+    private mutating func mintAccessToken(grantID: Int, lifetime: Duration? = nil, token: String = RandomToken.make(prefix: "fake_at_")) -> String {
         accessTokens[token] = AccessToken(grantID: grantID, expires: (lifetime ?? configuration.accessTokenLifetime).map { now + $0 })
         return token
     }
@@ -237,8 +236,7 @@ struct OAuthLedger {
         }
         let grantID = installationGrants[installationID] ?? addGrant(Grant(scopes: [], refreshToken: nil))
         installationGrants[installationID] = grantID
-        let token = "ghs_" + RandomToken.hex(byteCount: 18)
-        accessTokens[token] = AccessToken(grantID: grantID, expires: now + Self.installationTokenLifetime)
+        let token = mintAccessToken(grantID: grantID, lifetime: Self.installationTokenLifetime, token: "ghs_" + RandomToken.hex(byteCount: 18))
         counters.installationTokens += 1
         let (seconds, _) = Self.installationTokenLifetime.components
         return (token, wallClock.addingTimeInterval(Double(seconds)))

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 
 /// The API listener (resolve; later the connectors API) and the admin listener (probes, metrics), built from
 /// one runtime. Tests call these with an in-memory configuration and port 0.
@@ -10,13 +11,26 @@ func buildApplications(
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "resolverd"),
-        onServerRunning: { _ in await onAPIRunning() },
+        onServerRunning: { channel in
+            runtime.logger.notice("API listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
+            await onAPIRunning()
+        },
         logger: runtime.logger)
     let admin = Application(
         router: buildAdminRouter(runtime: runtime),
         configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: "resolverd"),
+        onServerRunning: { channel in
+            runtime.logger.notice("admin listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
+        },
         logger: runtime.logger)
     return (api, admin)
+}
+
+/// `host:port` (`[v6]:port`) of a bound socket: the port chosen when the configuration said 0.
+private func describe(_ address: SocketAddress) -> String {
+    let host = address.ipAddress ?? "?"
+    let port = address.port.map(String.init) ?? "?"
+    return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
 }
 
 func buildAPIRouter(runtime: ResolverRuntime) -> Router<BasicRequestContext> {

@@ -90,7 +90,9 @@ struct ResolveRoutes: Sendable {
             let key = ResolveCache<CachedAnswer>.Key(userID: request.userID, provider: request.provider)
             let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                if let cached = runtime.cache.value(for: key, minValidSeconds: minValidSeconds, now: Date()) {
+                let cached = runtime.cache.value(for: key, minValidSeconds: minValidSeconds, now: Date())
+                runtime.metrics.recordCacheLookup(hit: cached != nil)
+                if let cached {
                     connectorID = cached.connectorID
                     result = .success(cached.body)
                 } else {

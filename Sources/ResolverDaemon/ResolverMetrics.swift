@@ -13,6 +13,8 @@ final class ResolverMetrics: Sendable {
     private let refreshDue: Gauge
     private let refreshLag: Gauge
     private let refreshLeases: Gauge
+    private let cacheHits: Counter
+    private let cacheMisses: Counter
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
 
@@ -21,6 +23,9 @@ final class ResolverMetrics: Sendable {
             descriptor: Self.name("resolve_duration", unit: "seconds", help: "Time to answer one resolve, from the request to the answer"),
             buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                       .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1)])
+        let cache = Self.name("resolve_cache", unit: "total", help: "Resolves answered from the cache (hit) or from the database (miss)")
+        cacheHits = registry.makeCounter(descriptor: cache, labels: [("result", "hit")])
+        cacheMisses = registry.makeCounter(descriptor: cache, labels: [("result", "miss")])
         poolInUse = registry.makeGauge(descriptor: Self.pool, labels: [("state", "in_use")])
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
@@ -51,6 +56,11 @@ final class ResolverMetrics: Sendable {
     func recordResolve(outcome: String, duration: Duration) {
         (outcomes[outcome] ?? registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", outcome)])).increment()
         resolveDuration.record(duration)
+    }
+
+    /// Counts one cache lookup of the resolve path.
+    func recordCacheLookup(hit: Bool) {
+        (hit ? cacheHits : cacheMisses).increment()
     }
 
     /// Counts one refresh by provider and outcome and records its time.

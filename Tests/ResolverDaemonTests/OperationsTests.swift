@@ -27,6 +27,7 @@ import Testing
                 let metrics = try await client.execute(uri: "/metrics", method: .get)
                 #expect(metrics.status == .ok)
                 for line in [#"resolverd_resolves_total{outcome="ok"} 1"#, #"resolverd_connectors_count{status="connected"} 1"#,
+                             #"resolverd_resolve_cache_total{result="miss"} 1"#, #"resolverd_resolve_cache_total{result="hit"} 0"#,
                              "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#] {
                     #expect(metrics.text.contains(line), "\(line)")
                 }

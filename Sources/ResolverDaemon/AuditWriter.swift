@@ -46,11 +46,10 @@ final class AuditWriter: Service, Sendable {
     var pending: Int { buffer.withLock { $0.count } }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: self.interval)
-                await self.flush()
-            }
+        // Only the wait between flushes ends early on shutdown: a write in progress is never cancelled.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await cancelWhenGracefulShutdown { try? await Task.sleep(for: self.interval) }
+            await flush()
         }
         // Shutting down: the HTTP server has stopped, so this is the last of the events.
         for _ in 0..<50 where pending > 0 {

@@ -8,7 +8,7 @@ final class APIKeyService: Sendable {
     let ledger: Mutex<APIKeyLedger>
 
     init(acceptedKeys: [String], accountName: String) {
-        self.accountID = RandomToken.make(prefix: "acct_", byteCount: 12)
+        self.accountID = RandomToken.make(prefix: "acct_", byteCount: 12, secret: false)
         self.accountName = accountName
         self.ledger = Mutex(APIKeyLedger(accepted: Set(acceptedKeys)))
     }

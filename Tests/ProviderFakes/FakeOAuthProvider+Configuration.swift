@@ -75,6 +75,7 @@ extension FakeOAuthProvider {
         ) {
             self.clientID = clientID
             self.clientSecret = clientSecret ?? RandomToken.hex(byteCount: 20)
+            TestSecrets.shared.given(self.clientSecret)
             self.clientAuth = clientAuth
             self.requirePKCE = requirePKCE
             self.accessTokenLifetime = accessTokenLifetime

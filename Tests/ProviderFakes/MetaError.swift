@@ -18,7 +18,7 @@ struct MetaError: Error, HTTPResponseError {
     var status: HTTPResponse.Status { .badRequest }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let detail = Detail(message: message, code: code, errorSubcode: subcode, fbtraceID: RandomToken.make(prefix: "", byteCount: 9))
+        let detail = Detail(message: message, code: code, errorSubcode: subcode, fbtraceID: RandomToken.make(prefix: "", byteCount: 9, secret: false))
         return try JSONResponse.make(status, Body(error: detail), headers: [.cacheControl: "no-store"])
     }
 

@@ -18,7 +18,7 @@ import Testing
         try await TestDatabase.withSchema { pool, configuration in
             try await ConnectorsSchema.migrator().migrate(on: pool)
             let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
-            let token = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
+            let token = try DaemonHarness.servicesToken()
             let tokens = try ServicesTokens(parsing: "gateway \(token)", source: "test")
             let otherPool = PGConnectionPool(configuration: PGPoolConfiguration(connection: configuration))
             let one = ResolverRuntime(pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: Logger(label: "one"))

@@ -170,6 +170,7 @@ import Testing
     @Test func credentialsAreCheckedOnEveryRequest() async throws {
         try await ConnectorsHarness.with { harness in
             let (key, secret) = try await harness.daemon.runtime.connectors.apiKeys.create(userID: "u_auth", workspaceID: nil, name: "t")
+            TestSecrets.shared.given(secret)
             try await harness.daemon.withAPI { client in
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: secret).status == .ok)
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: nil).status == .unauthorized)
@@ -182,7 +183,7 @@ import Testing
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt")).status == .ok)
                 let expired = try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", expiresIn: -600))
                 #expect(expired.status == .unauthorized && expired.text.contains("expired"))
-                let forged = try harness.session(for: "u_jwt", secret: Hex.encode(try SecureRandom.bytes(count: 32)))
+                let forged = try harness.session(for: "u_jwt", secret: try DaemonHarness.secret(bytes: 32))
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: forged).status == .unauthorized)
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "none")).status == .unauthorized)
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "HS512")).status == .unauthorized)

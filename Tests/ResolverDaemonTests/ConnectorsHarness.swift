@@ -29,7 +29,7 @@ struct ConnectorsHarness {
         defer { try? FileManager.default.removeItem(at: directory) }
         let secretFile = directory.appendingPathComponent("client-secret").path
         try Data(oauth.configuration.clientSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
-        let jwtSecret = Hex.encode(try SecureRandom.bytes(count: 32))
+        let jwtSecret = try DaemonHarness.secret(bytes: 32)
         let jwtFile = directory.appendingPathComponent("jwt-secret").path
         try Data(jwtSecret.utf8).write(to: URL(fileURLWithPath: jwtFile))
         let config = """
@@ -64,7 +64,9 @@ struct ConnectorsHarness {
 
     /// A user API key made the way `resolverd apikey create` makes it.
     func apiKey(for user: String, workspace: String? = nil) async throws -> String {
-        try await daemon.runtime.connectors.apiKeys.create(userID: user, workspaceID: workspace, name: "test").secret
+        let secret = try await daemon.runtime.connectors.apiKeys.create(userID: user, workspaceID: workspace, name: "test").secret
+        TestSecrets.shared.given(secret)
+        return secret
     }
 
     /// A session JWT signed with the configured secret.

@@ -7,8 +7,10 @@ import Logging
 import NIOCore
 import PGClient
 import PGTestSupport
+import ProviderFakes
 import ResolverCrypto
 import Synchronization
+import Testing
 @testable import ResolverDaemon
 
 /// Collects every log line the daemon writes in a test, so tests can prove no secret reaches the logs.
@@ -21,7 +23,10 @@ final class LogCapture: Sendable {
         Logger(label: label) { label in CapturingHandler(label: label, capture: self) }
     }
 
-    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
+    fileprivate func append(_ line: String, label: String) {
+        TestSecrets.shared.logged(line, source: label)
+        lines.withLock { $0.append(line) }
+    }
 
     private struct CapturingHandler: LogHandler {
         let label: String
@@ -33,8 +38,16 @@ final class LogCapture: Sendable {
             set { metadata[key] = newValue }
         }
         func log(event: LogEvent) {
-            capture.append("\(event.level) \(event.message) \(event.metadata ?? [:]) \(metadata) \(String(describing: event.error))")
+            capture.append("\(event.level) \(event.message) \(event.metadata ?? [:]) \(metadata) \(String(describing: event.error))", label: label)
         }
+    }
+}
+
+extension TestSecrets {
+    /// Fails the running test for each secret found in a daemon's log since the last check. Every harness checks
+    /// when its daemon is done; the check covers whatever any daemon of the run logged until then.
+    func expectNoLeaks(sourceLocation: SourceLocation = #_sourceLocation) {
+        for leak in takeLeaks() { Issue.record(Comment(rawValue: leak), sourceLocation: sourceLocation) }
     }
 }
 
@@ -50,8 +63,8 @@ struct DaemonHarness {
     static func with(connectors: ConnectorsSettings? = nil, _ body: (DaemonHarness) async throws -> Void) async throws {
         try await TestDatabase.withSchema { pool, _ in
             try await ConnectorsSchema.migrator().migrate(on: pool)
-            let gateway = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
-            let limited = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
+            let gateway = try servicesToken()
+            let limited = try servicesToken()
             let tokens = try ServicesTokens(
                 parsing: "# test tokens\ngateway \(gateway)\nlimited sha256:\(SHA256.hexDigest(Array(limited.utf8))) stripe,posthog\n",
                 source: "test")
@@ -60,11 +73,22 @@ struct DaemonHarness {
             let runtime = ResolverRuntime(
                 pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger(), connectorsSettings: connectors)
             try await body(DaemonHarness(runtime: runtime, pool: pool, gatewayToken: gateway, limitedToken: limited, logs: logs))
+            TestSecrets.shared.expectNoLeaks()
         }
     }
 
     /// A sample API key made here.
-    static func sampleKey(_ prefix: String = "sk_test_") throws -> String { prefix + Hex.encode(try SecureRandom.bytes(count: 16)) }
+    static func sampleKey(_ prefix: String = "sk_test_") throws -> String { try secret(prefix, bytes: 16) }
+
+    /// A services token made here.
+    static func servicesToken() throws -> String { try secret("svc_", bytes: 20) }
+
+    /// `prefix` and random hex, remembered as a secret that no daemon log may contain.
+    static func secret(_ prefix: String = "", bytes: Int) throws -> String {
+        let secret = prefix + Hex.encode(try SecureRandom.bytes(count: bytes))
+        TestSecrets.shared.given(secret)
+        return secret
+    }
 
     /// Runs `body` with a client of the API router.
     func withAPI(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {

@@ -3,7 +3,9 @@ import Glibc
 import PGClient
 import PGLocalCluster
 import PGTestSupport
+import ProviderFakes
 import ResolverCrypto
+import Testing
 
 /// A `resolverd serve` process, its output in a log file. Tests kill it with SIGKILL or stop it with SIGTERM, and wait without blocking a thread.
 final class DaemonProcess: @unchecked Sendable {
@@ -24,12 +26,32 @@ final class DaemonProcess: @unchecked Sendable {
         self.logPath = logPath
     }
 
-    static func start(environment: [String: String], logPath: String) throws -> DaemonProcess {
+    /// `resolverd serve`, or another command given in `arguments`.
+    static func start(_ arguments: [String] = ["serve"], environment: [String: String], logPath: String) throws -> DaemonProcess {
         guard let binary else { throw HarnessError("RESOLVERD_TEST_BINARY is not set") }
         var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RESOLVERD_") && $0.key != "DATABASE_URL" && $0.key != "NOTIFY_SOCKET" }
         merged.merge(environment) { _, new in new }
-        let pid = try ChildProcess.spawn(binary, ["serve"], environment: merged, outputPath: logPath, append: true)
+        let pid = try ChildProcess.spawn(binary, arguments, environment: merged, outputPath: logPath, append: true)
         return DaemonProcess(pid: pid, logPath: logPath)
+    }
+
+    /// Runs a `resolverd` command to its end: its exit status.
+    static func run(_ arguments: [String], environment: [String: String], logPath: String, timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let process = try start(arguments, environment: environment, logPath: logPath)
+        guard let status = try await process.wait(timeout: timeout) else { throw HarnessError("resolverd \(arguments.first ?? "") did not end:\n\(process.log.suffix(1500))") }
+        return status
+    }
+
+    /// The address a listener bound (`API` or `admin`), from the line the daemon logs once it listens.
+    func listenAddress(_ listener: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let marker = "\"\(listener) listening\""
+        try await waitForLog(marker, timeout: timeout)
+        for line in log.split(separator: "\n") where line.contains(marker) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let address = object["address"] as? String {
+                return address
+            }
+        }
+        throw HarnessError("no address in resolverd's '\(listener) listening' line")
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -97,7 +119,10 @@ struct ProcessFixture {
         let fixture = ProcessFixture(
             databaseURL: String(url[..<slash]) + "/" + name, directory: directory,
             keyring: try Keyring(directory: directory.appendingPathComponent("keys").path, activeKeyID: nil))
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer {
+            fixture.scanLogs()
+            try? FileManager.default.removeItem(at: directory)
+        }
         do {
             try await body(fixture)
         } catch {
@@ -105,6 +130,19 @@ struct ProcessFixture {
             throw error
         }
         try await admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        fixture.scanLogs()
+        TestSecrets.shared.expectNoLeaks()
+    }
+
+    /// Hands every daemon log of this fixture to ``TestSecrets`` (once per file: it is emptied after).
+    func scanLogs() {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for file in files where file.hasSuffix(".log") {
+            let path = directory.appendingPathComponent(file).path
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty else { continue }
+            TestSecrets.shared.logged(text, source: "resolverd process \(file)")
+            try? Data().write(to: URL(fileURLWithPath: path))
+        }
     }
 
     /// The environment of a daemon on this database, with `config` as its config file.

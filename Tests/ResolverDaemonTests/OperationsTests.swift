@@ -56,7 +56,7 @@ import Testing
             let pool = PGConnectionPool(configuration: configuration)
             defer { Task { await pool.shutdown() } }
             try await ConnectorsSchema.migrator().migrate(on: pool)
-            let token = "svc_" + Hex.encode(try SecureRandom.bytes(count: 20))
+            let token = try DaemonHarness.servicesToken()
             let logs = LogCapture()
             let runtime = ResolverRuntime(
                 pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),

@@ -8,7 +8,12 @@ import Synchronization
 /// is kept only if no change arrived while it was being read (the epoch check), so a change racing a read
 /// never leaves a stale entry. An entry is never served once its token is within the caller's
 /// `min_valid_seconds` of expiry.
-public final class ResolveCache<Value: Sendable>: Sendable {
+///
+/// Answers are bytes, kept back to back in 1 MiB chunks rather than one allocation each: with 100k answers of
+/// a few hundred bytes this halves the memory an array per answer costs (allocator headers and fragmentation
+/// included). Space freed by invalidation is reclaimed when a chunk empties, and by compaction once more than
+/// half of what the chunks hold is dead.
+public final class ResolveCache: Sendable {
     public struct Key: Hashable, Sendable {
         public var userID: String
         public var provider: String
@@ -18,16 +23,34 @@ public final class ResolveCache<Value: Sendable>: Sendable {
         }
     }
 
-    private struct Entry {
-        var value: Value
-        var expiresAt: Date?
+    /// Where an answer lives: chunk, offset and length, and its token's expiry (seconds since 1970; NaN: never).
+    private struct Slot {
+        var chunk: UInt32
+        var offset: UInt32
+        var length: UInt32
+        var expiresAt: Double
+    }
+
+    private struct Chunk {
+        var bytes: [UInt8]
+        var live: Int
     }
 
     private struct State {
-        var entries: [Key: Entry] = [:]
+        var entries: [Key: Slot] = [:]
+        var chunks: [Chunk] = []
+        /// Chunks emptied by invalidation, ready for reuse.
+        var free: [Int] = []
+        /// The chunk being appended to.
+        var current: Int?
+        var liveBytes = 0
+        var heldBytes = 0
         var epoch: UInt64 = 0
         var listening = false
     }
+
+    /// The usual chunk size; a larger answer gets a chunk of its own.
+    public static let chunkSize = 1 << 20
 
     /// The most entries held; 0 disables the cache.
     public let capacity: Int
@@ -43,24 +66,44 @@ public final class ResolveCache<Value: Sendable>: Sendable {
 
     public var count: Int { state.withLock { $0.entries.count } }
 
-    /// The cached answer, if there is one valid for at least `minValidSeconds` after `now`.
-    public func value(for key: Key, minValidSeconds: Int, now: Date) -> Value? {
+    /// Bytes held in chunks, live or not yet reclaimed.
+    public var heldBytes: Int { state.withLock { $0.heldBytes } }
+
+    /// Calls `body` with the cached answer, if there is one valid for at least `minValidSeconds` after `now`;
+    /// the bytes are valid only inside `body`, which runs under the cache's lock and must be quick.
+    public func withValue<Result: Sendable>(
+        for key: Key, minValidSeconds: Int, now: Date, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) rethrows -> Result? {
         guard capacity > 0 else { return nil }
-        return state.withLock { state -> Value? in
-            guard state.listening, let entry = state.entries[key] else { return nil }
-            if let expiresAt = entry.expiresAt, expiresAt.timeIntervalSince(now) < Double(minValidSeconds) { return nil }
-            return entry.value
+        return try state.withLock { state -> Result? in
+            guard state.listening, let slot = state.entries[key] else { return nil }
+            if !slot.expiresAt.isNaN, slot.expiresAt - now.timeIntervalSince1970 < Double(minValidSeconds) { return nil }
+            return try state.chunks[Int(slot.chunk)].bytes.withUnsafeBytes { chunk in
+                try body(UnsafeRawBufferPointer(rebasing: chunk[Int(slot.offset)..<Int(slot.offset + slot.length)]))
+            }
         }
     }
 
-    public func insert(_ value: Value, for key: Key, expiresAt: Date?, epoch: UInt64) {
-        guard capacity > 0 else { return }
+    /// The cached answer's bytes, copied (see ``withValue(for:minValidSeconds:now:_:)``).
+    public func value(for key: Key, minValidSeconds: Int, now: Date) -> [UInt8]? {
+        withValue(for: key, minValidSeconds: minValidSeconds, now: now) { Array($0) }
+    }
+
+    public func insert(_ value: some Collection<UInt8>, for key: Key, expiresAt: Date?, epoch: UInt64) {
+        guard capacity > 0, value.count <= UInt32.max else { return }
         state.withLock { state in
             guard state.listening, state.epoch == epoch else { return }
-            if state.entries.count >= capacity, state.entries[key] == nil, let victim = state.entries.keys.randomElement() {
-                state.entries.removeValue(forKey: victim)
+            if let old = state.entries.removeValue(forKey: key) {
+                Self.release(old, in: &state)
+            } else if state.entries.count >= capacity, let victim = state.entries.keys.randomElement() {
+                Self.release(state.entries.removeValue(forKey: victim)!, in: &state)
             }
-            state.entries[key] = Entry(value: value, expiresAt: expiresAt)
+            let (chunk, offset) = Self.reserve(value.count, in: &state)
+            state.chunks[chunk].bytes.append(contentsOf: value)
+            state.chunks[chunk].live += value.count
+            state.liveBytes += value.count
+            state.entries[key] = Slot(
+                chunk: UInt32(chunk), offset: UInt32(offset), length: UInt32(value.count), expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan)
         }
     }
 
@@ -68,16 +111,72 @@ public final class ResolveCache<Value: Sendable>: Sendable {
     public func invalidate(_ key: Key) {
         state.withLock { state in
             state.epoch &+= 1
-            state.entries.removeValue(forKey: key)
+            if let slot = state.entries.removeValue(forKey: key) { Self.release(slot, in: &state) }
         }
     }
 
     /// Forgets everything and serves (true) or stops serving (false): the change listener's state.
     public func setListening(_ listening: Bool) {
         state.withLock { state in
-            state.epoch &+= 1
-            state.entries.removeAll()
+            let epoch = state.epoch &+ 1
+            state = State()
+            state.epoch = epoch
             state.listening = listening
         }
+    }
+
+    /// A chunk with room for `length` more bytes, and the offset they will start at.
+    private static func reserve(_ length: Int, in state: inout State) -> (chunk: Int, offset: Int) {
+        if let current = state.current, state.chunks[current].bytes.count + length <= state.chunks[current].bytes.capacity {
+            return (current, state.chunks[current].bytes.count)
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(max(chunkSize, length))
+        state.heldBytes += bytes.capacity
+        let chunk = Chunk(bytes: bytes, live: 0)
+        let index: Int
+        if let reused = state.free.popLast() {
+            state.chunks[reused] = chunk
+            index = reused
+        } else {
+            state.chunks.append(chunk)
+            index = state.chunks.count - 1
+        }
+        // A chunk of its own for an oversized answer leaves the current chunk current.
+        if length <= chunkSize { state.current = index }
+        return (index, 0)
+    }
+
+    /// Marks an answer's bytes dead: frees its chunk once nothing in it lives, compacts once most bytes are dead.
+    private static func release(_ slot: Slot, in state: inout State) {
+        let index = Int(slot.chunk)
+        state.chunks[index].live -= Int(slot.length)
+        state.liveBytes -= Int(slot.length)
+        if state.chunks[index].live == 0 {
+            state.heldBytes -= state.chunks[index].bytes.capacity
+            state.chunks[index] = Chunk(bytes: [], live: 0)
+            state.free.append(index)
+            if state.current == index { state.current = nil }
+        } else if state.heldBytes > 4 * chunkSize && state.liveBytes < state.heldBytes / 2 {
+            compact(&state)
+        }
+    }
+
+    /// Copies every live answer into fresh chunks, in one pass.
+    private static func compact(_ state: inout State) {
+        let old = state.chunks
+        var fresh = State()
+        fresh.epoch = state.epoch
+        fresh.listening = state.listening
+        fresh.entries.reserveCapacity(state.entries.count)
+        for (key, slot) in state.entries {
+            let start = Int(slot.offset)
+            let (chunk, offset) = reserve(Int(slot.length), in: &fresh)
+            fresh.chunks[chunk].bytes.append(contentsOf: old[Int(slot.chunk)].bytes[start..<start + Int(slot.length)])
+            fresh.chunks[chunk].live += Int(slot.length)
+            fresh.liveBytes += Int(slot.length)
+            fresh.entries[key] = Slot(chunk: UInt32(chunk), offset: UInt32(offset), length: slot.length, expiresAt: slot.expiresAt)
+        }
+        state = fresh
     }
 }

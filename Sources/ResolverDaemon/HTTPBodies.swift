@@ -18,9 +18,11 @@ enum HTTPBodies {
     }
 
     static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        json(status, ByteBuffer(bytes: bytes))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ buffer: ByteBuffer) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
     }
 
     /// An `Encodable` answer; dates in RFC 3339 UTC.

@@ -50,7 +50,7 @@ struct ResolveRoutes: Sendable {
         guard batch.requests.count <= ResolveBatchRequest.limit else {
             throw APIError.invalidRequest("a batch holds at most \(ResolveBatchRequest.limit) requests")
         }
-        let results = await withTaskGroup(of: (Int, Result<[UInt8], APIError>).self) { group in
+        let results = await withTaskGroup(of: (Int, Result<ByteBuffer, APIError>).self) { group in
             for (index, item) in batch.requests.enumerated() {
                 group.addTask {
                     let started = ContinuousClock.now
@@ -61,7 +61,7 @@ struct ResolveRoutes: Sendable {
                     }
                 }
             }
-            var ordered = [Result<[UInt8], APIError>?](repeating: nil, count: batch.requests.count)
+            var ordered = [Result<ByteBuffer, APIError>?](repeating: nil, count: batch.requests.count)
             for await (index, result) in group { ordered[index] = result }
             return ordered.compactMap { $0 }
         }
@@ -70,7 +70,7 @@ struct ResolveRoutes: Sendable {
         for (index, result) in results.enumerated() {
             if index > 0 { json.raw(",") }
             switch result {
-            case .success(let body): json.rawJSON(String(decoding: body, as: UTF8.self))
+            case .success(let body): json.rawJSON(String(buffer: body))
             case .failure(let error): json.rawJSON(String(decoding: error.body, as: UTF8.self))
             }
         }
@@ -81,16 +81,16 @@ struct ResolveRoutes: Sendable {
     /// Resolves for `entry`, recording metrics and the audit event; never throws.
     private func answer(
         _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger
-    ) async -> Result<[UInt8], APIError> {
-        let result: Result<[UInt8], APIError>
+    ) async -> Result<ByteBuffer, APIError> {
+        let result: Result<ByteBuffer, APIError>
         var connectorID: String?
         if let allowed = entry.providers, !allowed.contains(request.provider) {
             result = .failure(APIError(.forbidden, "forbidden", "this services token may not resolve \(request.provider)"))
         } else {
-            let key = ResolveCache<CachedAnswer>.Key(userID: request.userID, provider: request.provider)
+            let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
             let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                let cached = runtime.cache.value(for: key, minValidSeconds: minValidSeconds, now: Date())
+                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date(), CachedAnswer.decode)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -100,10 +100,11 @@ struct ResolveRoutes: Sendable {
                     let resolved = try await runtime.resolver.resolve(
                         userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
                     let body = Self.render(resolved)
-                    runtime.cache.insert(
-                        CachedAnswer(body: body, connectorID: resolved.record.id), for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
+                    if let answer = CachedAnswer.encode(body: body, connectorID: resolved.record.id) {
+                        runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
+                    }
                     connectorID = resolved.record.id
-                    result = .success(body)
+                    result = .success(ByteBuffer(bytes: body))
                 }
             } catch {
                 let apiError = APIError(error)

@@ -14,7 +14,7 @@ struct ResolverRuntime: Sendable {
     var metrics: ResolverMetrics
     var audit: AuditWriter
     var migrator: PGMigrator
-    var cache: ResolveCache<CachedAnswer>
+    var cache: ResolveCache
     var connectors: ConnectorsRuntime
     var scheduler: RefreshScheduler
     /// Readiness includes the scheduler's loop (the daemon runs it; route tests do not).

@@ -3,51 +3,89 @@ import Foundation
 import Testing
 
 @Suite struct ResolveCacheTests {
-    let key = ResolveCache<String>.Key(userID: "u_1", provider: "gmail")
+    let key = ResolveCache.Key(userID: "u_1", provider: "gmail")
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func listeningCache(capacity: Int = 10) -> ResolveCache<String> {
-        let cache = ResolveCache<String>(capacity: capacity)
+    func listeningCache(capacity: Int = 10) -> ResolveCache {
+        let cache = ResolveCache(capacity: capacity)
         cache.setListening(true)
         return cache
     }
 
     @Test func servesOnlyWhileListening() {
-        let cache = ResolveCache<String>(capacity: 10)
-        cache.insert("a", for: key, expiresAt: nil, epoch: cache.epoch)
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now) == nil)
+        let cache = ResolveCache(capacity: 10)
+        cache.insertText("a", for: key, expiresAt: nil, epoch: cache.epoch)
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now) == nil)
         cache.setListening(true)
-        cache.insert("a", for: key, expiresAt: nil, epoch: cache.epoch)
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now) == "a")
+        cache.insertText("a", for: key, expiresAt: nil, epoch: cache.epoch)
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now) == "a")
         cache.setListening(false)
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now) == nil)
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now) == nil)
         #expect(cache.count == 0)
     }
 
     @Test func neverServesATokenInsideTheCallersMargin() {
         let cache = listeningCache()
-        cache.insert("a", for: key, expiresAt: now.addingTimeInterval(100), epoch: cache.epoch)
-        #expect(cache.value(for: key, minValidSeconds: 60, now: now) == "a")
-        #expect(cache.value(for: key, minValidSeconds: 101, now: now) == nil)
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now.addingTimeInterval(100)) == "a")
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now.addingTimeInterval(101)) == nil)
+        cache.insertText("a", for: key, expiresAt: now.addingTimeInterval(100), epoch: cache.epoch)
+        #expect(cache.text(for: key, minValidSeconds: 60, now: now) == "a")
+        #expect(cache.text(for: key, minValidSeconds: 101, now: now) == nil)
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now.addingTimeInterval(100)) == "a")
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now.addingTimeInterval(101)) == nil)
     }
 
     @Test func aChangeDuringTheReadKeepsTheStaleAnswerOut() {
         let cache = listeningCache()
         let epoch = cache.epoch  // a resolve starts reading the database…
         cache.invalidate(key)  // …a change for the key is announced meanwhile…
-        cache.insert("stale", for: key, expiresAt: nil, epoch: epoch)  // …the old answer must not stay.
-        #expect(cache.value(for: key, minValidSeconds: 0, now: now) == nil)
+        cache.insertText("stale", for: key, expiresAt: nil, epoch: epoch)  // …the old answer must not stay.
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now) == nil)
     }
 
     @Test func staysWithinCapacityAndZeroDisables() {
         let cache = listeningCache(capacity: 3)
-        for i in 0..<10 { cache.insert("v\(i)", for: .init(userID: "u_\(i)", provider: "p"), expiresAt: nil, epoch: cache.epoch) }
+        for i in 0..<10 { cache.insertText("v\(i)", for: .init(userID: "u_\(i)", provider: "p"), expiresAt: nil, epoch: cache.epoch) }
         #expect(cache.count == 3)
-        let off = ResolveCache<String>(capacity: 0)
+        let off = ResolveCache(capacity: 0)
         off.setListening(true)
-        off.insert("a", for: key, expiresAt: nil, epoch: off.epoch)
-        #expect(off.value(for: key, minValidSeconds: 0, now: now) == nil)
+        off.insertText("a", for: key, expiresAt: nil, epoch: off.epoch)
+        #expect(off.text(for: key, minValidSeconds: 0, now: now) == nil)
+    }
+
+    @Test func replacedAndInvalidatedAnswersGiveTheirSpaceBack() {
+        let cache = listeningCache(capacity: 100_000)
+        let answer = { (i: Int, round: Int) in "{\"round\":\(round),\"user\":\(i),\"pad\":\"\(String(repeating: "x", count: 200))\"}" }
+        for round in 0..<40 {
+            for i in 0..<5_000 { cache.insertText(answer(i, round), for: .init(userID: "u_\(i)", provider: "p"), expiresAt: nil, epoch: cache.epoch) }
+        }
+        // 40 rounds of 5,000 answers of about 230 bytes: about 46 MB written, about 1.2 MB alive at the end.
+        #expect(cache.count == 5_000)
+        #expect(cache.heldBytes <= 8 * ResolveCache.chunkSize, "\(cache.heldBytes) bytes held")
+        for i in stride(from: 0, to: 5_000, by: 997) {
+            #expect(cache.text(for: .init(userID: "u_\(i)", provider: "p"), minValidSeconds: 0, now: now) == answer(i, 39))
+        }
+        for i in 0..<5_000 { cache.invalidate(.init(userID: "u_\(i)", provider: "p")) }
+        #expect(cache.count == 0)
+        #expect(cache.heldBytes == 0)
+    }
+
+    @Test func anAnswerLargerThanAChunkIsKept() {
+        let cache = listeningCache()
+        let large = String(repeating: "y", count: ResolveCache.chunkSize + 10)
+        cache.insertText("small", for: .init(userID: "u_1", provider: "p"), expiresAt: nil, epoch: cache.epoch)
+        cache.insertText(large, for: key, expiresAt: nil, epoch: cache.epoch)
+        cache.insertText("after", for: .init(userID: "u_2", provider: "p"), expiresAt: nil, epoch: cache.epoch)
+        #expect(cache.text(for: key, minValidSeconds: 0, now: now) == large)
+        #expect(cache.text(for: .init(userID: "u_1", provider: "p"), minValidSeconds: 0, now: now) == "small")
+        #expect(cache.text(for: .init(userID: "u_2", provider: "p"), minValidSeconds: 0, now: now) == "after")
+    }
+}
+
+extension ResolveCache {
+    func insertText(_ text: String, for key: Key, expiresAt: Date?, epoch: UInt64) {
+        insert(Array(text.utf8), for: key, expiresAt: expiresAt, epoch: epoch)
+    }
+
+    func text(for key: Key, minValidSeconds: Int, now: Date) -> String? {
+        value(for: key, minValidSeconds: minValidSeconds, now: now).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -13,6 +13,8 @@ public final class PGConnectionPool: Service, Sendable {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<PGConnection, any Error>
+        /// When it gives up. Waiters queue in arrival order with one timeout, so deadlines only grow.
+        var deadline: ContinuousClock.Instant
     }
 
     private struct State {
@@ -22,6 +24,8 @@ public final class PGConnectionPool: Service, Sendable {
         var leased = 0
         var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
+        /// Whether the task that fails waiters past their deadline runs (only while someone waits).
+        var sweeping = false
         var isClosed = false
     }
 
@@ -161,21 +165,24 @@ public final class PGConnectionPool: Service, Sendable {
             defer { state.nextWaiterID += 1 }
             return state.nextWaiterID
         }
-        let timeout = configuration.acquireTimeout
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            self?.failWaiter(id, PGError(.poolExhausted, message: "no database connection became free within \(timeout)"))
-        }
-        defer { timer.cancel() }
+        let deadline = ContinuousClock.now + configuration.acquireTimeout
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 var discarded: [PGConnection] = []
+                var startSweeper = false
                 let decision = state.withLockedValue { state in
                     let decision = Self.decide(&state, max: configuration.maxConnections, discarded: &discarded)
-                    if case .wait = decision { state.waiters.append(Waiter(id: id, continuation: continuation)) }
+                    if case .wait = decision {
+                        state.waiters.append(Waiter(id: id, continuation: continuation, deadline: deadline))
+                        if !state.sweeping {
+                            state.sweeping = true
+                            startSweeper = true
+                        }
+                    }
                     return decision
                 }
                 discarded.forEach { $0.close() }
+                if startSweeper { Task { await self.failWaitersPastTheirDeadline() } }
                 switch decision {
                 case .use(let connection): continuation.resume(returning: connection)
                 case .fail(let error): continuation.resume(throwing: error)
@@ -188,6 +195,32 @@ public final class PGConnectionPool: Service, Sendable {
             }
         } onCancel: {
             failWaiter(id, PGError(.cancelled, message: "the task was cancelled while waiting for a connection"))
+        }
+    }
+
+    /// One task for all waiters, rather than a timer each: it sleeps until the oldest waiter's deadline, fails
+    /// those past theirs, and ends when nobody waits.
+    private func failWaitersPastTheirDeadline() async {
+        while true {
+            let next = state.withLockedValue { state -> ContinuousClock.Instant? in
+                guard let first = state.waiters.first else {
+                    state.sweeping = false
+                    return nil
+                }
+                return first.deadline
+            }
+            guard let next else { return }
+            try? await Task.sleep(until: next, clock: .continuous)
+            let expired = state.withLockedValue { state -> [Waiter] in
+                let now = ContinuousClock.now
+                let count = state.waiters.prefix(while: { $0.deadline <= now }).count
+                defer { state.waiters.removeFirst(count) }
+                return Array(state.waiters.prefix(count))
+            }
+            let timeout = configuration.acquireTimeout
+            for waiter in expired {
+                waiter.continuation.resume(throwing: PGError(.poolExhausted, message: "no database connection became free within \(timeout)"))
+            }
         }
     }
 

@@ -47,6 +47,37 @@ import Testing
         }
     }
 
+    @Test func waitersArrivingOverTimeEachGetTheirOwnTimeout() async throws {
+        try await TestDatabase.withSchema(maxConnections: 1, configure: { $0.acquireTimeout = .milliseconds(400) }) { pool, _ in
+            // One query holds the only connection for 2 s; twelve more arrive 50 ms apart. Each must give up
+            // about 400 ms after it arrived, not when the first one did, and none may be left waiting.
+            async let holder = pool.query("SELECT pg_sleep(2)")
+            try await Task.sleep(for: .milliseconds(100))
+            let waits = await withTaskGroup(of: Duration?.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(50 * index))
+                        let began = ContinuousClock.now
+                        do {
+                            _ = try await pool.query("SELECT 1")
+                            return nil
+                        } catch let error as PGError where error.code == .poolExhausted {
+                            return began.duration(to: .now)
+                        } catch {
+                            return nil
+                        }
+                    }
+                }
+                return await group.reduce(into: [Duration?]()) { $0.append($1) }
+            }
+            _ = try await holder
+            #expect(waits.allSatisfy { $0 != nil }, "every waiter times out while the holder runs")
+            for wait in waits.compactMap({ $0 }) { #expect(wait >= .milliseconds(350) && wait < .seconds(2), "\(wait)") }
+            #expect(pool.statistics.waiting == 0)
+            #expect(try await pool.query("SELECT 7").first?.decode(Int.self, at: 0) == 7)
+        }
+    }
+
     @Test func recoversAfterTheServerRestarts() async throws {
         try await TestDatabase.withPrivateCluster { cluster in
             var configuration = PGPoolConfiguration(connection: cluster.connectionConfiguration)

@@ -51,7 +51,10 @@ struct ConnectorsRoutes: Sendable {
             cursor = value
         }
         let provider = query["provider"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-        let filter = ConnectorFilter(provider: provider, role: try parsed("role", as: ConnectorRole.self), status: try parsed("status", as: ConnectorStatus.self))
+        if let provider { try caller.check(provider: provider) }
+        let filter = ConnectorFilter(
+            provider: provider, role: try parsed("role", as: ConnectorRole.self), status: try parsed("status", as: ConnectorStatus.self),
+            providers: caller.providers.map { $0.sorted() })
         let (records, next) = try await runtime.store.page(userID: caller.userID, filter: filter, after: cursor, limit: limit)
         struct Body: Encodable {
             var connections: [ConnectionView]
@@ -70,6 +73,7 @@ struct ConnectorsRoutes: Sendable {
         guard let record = try await runtime.store.find(userID: caller.userID, reference: ref) else {
             throw APIError(.notFound, "not_found", "no such connector")
         }
+        try caller.check(provider: record.provider)
         return record
     }
 
@@ -105,6 +109,7 @@ struct ConnectorsRoutes: Sendable {
             throw APIError.invalidRequest("api_key must be 1-4096 characters on one line")
         }
         let provider = try connectors.provider(body.provider)
+        try caller.check(provider: provider.slug)
         guard provider.type == .apiKey else {
             throw APIError(.unprocessableContent, "not_api_key_provider", "\(provider.name) connects through OAuth: use /api/oauth/\(provider.slug)/authorize")
         }

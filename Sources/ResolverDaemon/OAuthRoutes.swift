@@ -28,6 +28,7 @@ struct OAuthRoutes: Sendable {
     private func authorize(_ request: Request, slug: String) async throws -> Response {
         let caller = try await connectors.authenticator.authenticate(request)
         let provider = try connectors.provider(slug)
+        try caller.check(provider: provider.slug)
         guard provider.type == .oauth, let oauth = provider.oauth else {
             throw APIError(.unprocessableContent, "not_oauth_provider", "\(provider.name) connects with an API key: use /api/connectors/connect")
         }

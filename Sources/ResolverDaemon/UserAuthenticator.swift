@@ -10,6 +10,15 @@ struct UserCaller: Sendable {
     var workspaceID: String?
     /// For the audit trail: `api_key:ak_…`, `session`, `service:NAME`. Never a credential.
     var actor: String
+    /// The providers a services token is limited to; nil: every provider (users, and unrestricted tokens).
+    var providers: Set<String>? = nil
+
+    /// Refuses (403) a provider outside the caller's services-token allow-list.
+    func check(provider: String) throws {
+        if let providers, !providers.contains(provider) {
+            throw APIError(.forbidden, "forbidden", "this services token may not act on \(provider) connectors")
+        }
+    }
 }
 
 /// Authenticates `/api/*` requests: `Authorization: Bearer tnx_…` (a user API key), `Authorization: Bearer <JWT>`
@@ -47,7 +56,7 @@ struct UserAuthenticator: Sendable {
             guard let user = request.headers[Self.userField], !user.isEmpty, user.utf8.count <= 256 else {
                 throw Self.refused("a services token acts for the user named in X-Reeve-User-Id")
             }
-            return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)")
+            return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)", providers: entry.providers)
         }
         throw Self.refused("an Authorization: Bearer credential is required")
     }

@@ -167,6 +167,44 @@ import Testing
         }
     }
 
+    @Test func aServicesTokenLimitedToSomeProvidersActsOnThoseOnly() async throws {
+        try await ConnectorsHarness.with { harness in
+            // `limited` may act on stripe and posthog only, for whichever user it names.
+            let store = harness.daemon.runtime.store
+            let stripe = try await store.put(userID: "u_svc", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
+            let klaviyo = try await store.put(userID: "u_svc", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let headers: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
+            try await harness.daemon.withAPI { client in
+                let list = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: headers)
+                #expect(list.status == .ok)
+                #expect((list.object["connections"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [stripe.id])
+                let filtered = try await client.api(.get, "/api/connectors/list?provider=klaviyo", bearer: nil, headers: headers)
+                #expect(filtered.status == .forbidden && filtered.errorCode == "forbidden")
+                let own = try await client.api(.get, "/api/connectors/\(stripe.id)", bearer: nil, headers: headers)
+                #expect(own.status == .ok)
+                for (method, path) in [
+                    (HTTPRequest.Method.get, "/api/connectors/\(klaviyo.id)"), (.get, "/api/connectors/klaviyo"),
+                    (.post, "/api/connectors/\(klaviyo.id)/test"), (.post, "/api/connectors/\(klaviyo.id)/refresh"),
+                    (.delete, "/api/connectors/\(klaviyo.id)"), (.get, "/api/oauth/fake_oauth/authorize"),
+                ] {
+                    let answer = try await client.api(method, path, bearer: nil, headers: headers)
+                    #expect(answer.status == .forbidden && answer.errorCode == "forbidden", "\(method) \(path): \(answer.status)")
+                }
+                let patch = try await client.api(.patch, "/api/connectors/\(klaviyo.id)", bearer: nil, json: #"{"enabled": false}"#, headers: headers)
+                #expect(patch.status == .forbidden)
+                let connect = try await client.api(
+                    .post, "/api/connectors/connect", bearer: nil, json: #"{"provider": "klaviyo", "api_key": "\#(harness.goodKey)"}"#, headers: headers)
+                #expect(connect.status == .forbidden)
+                // The gateway's unrestricted token sees both.
+                let gateway: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
+                let all = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: gateway)
+                #expect((all.object["connections"] as? [Any])?.count == 2)
+            }
+            #expect(try await store.find(userID: "u_svc", reference: "klaviyo")?.status == .connected)
+            #expect(try await store.find(userID: "u_svc", reference: "klaviyo")?.id == klaviyo.id)
+        }
+    }
+
     @Test func credentialsAreCheckedOnEveryRequest() async throws {
         try await ConnectorsHarness.with { harness in
             let (key, secret) = try await harness.daemon.runtime.connectors.apiKeys.create(userID: "u_auth", workspaceID: nil, name: "t")

@@ -6,11 +6,14 @@ public struct ConnectorFilter: Sendable {
     public var provider: String?
     public var role: ConnectorRole?
     public var status: ConnectorStatus?
+    /// Only these providers (a caller's allow-list); nil: any.
+    public var providers: [String]?
 
-    public init(provider: String? = nil, role: ConnectorRole? = nil, status: ConnectorStatus? = nil) {
+    public init(provider: String? = nil, role: ConnectorRole? = nil, status: ConnectorStatus? = nil, providers: [String]? = nil) {
         self.provider = provider
         self.role = role
         self.status = status
+        self.providers = providers
     }
 }
 
@@ -68,6 +71,7 @@ extension ConnectorStore {
               AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider))
               AND (\(filter.role?.rawValue)::text IS NULL OR role = \(filter.role?.rawValue))
               AND (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
+              AND (\(filter.providers)::text[] IS NULL OR provider = ANY(\(filter.providers)::text[]))
               AND (\(cursor?.createdAt)::timestamptz IS NULL OR (created_at, id) > (\(cursor?.createdAt)::timestamptz, \(cursor?.id)::text))
             ORDER BY created_at, id
             LIMIT \(limit + 1)

@@ -25,7 +25,7 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     /// or `RESOLVERD_PG_IO_THREADS` (1–16).
     public static let all: [PGIOLoop] = {
         let wanted = ProcessInfo.processInfo.environment["RESOLVERD_PG_IO_THREADS"].flatMap { Int($0) } ?? 2
-        return (0..<min(max(wanted, 1), 16)).map { PGIOLoop(name: "resolverd-pg-io-\($0)") }
+        return (0..<min(max(wanted, 1), 16)).map { PGIOLoop(name: "resolverd-pgio\($0)") }
     }()
 
     /// The loop whose thread is running this code, if any.
@@ -63,6 +63,9 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
         let started = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
             self.thread = pthread_self()
+            // What `top -H` and `ps -T` show (at most 15 bytes); Foundation's name alone does not reach the
+            // kernel, and the thread would otherwise carry its creator's name.
+            _ = resolverd_name_this_thread(name)
             started.signal()
             run()
         }

@@ -35,6 +35,25 @@ import Testing
         }
     }
 
+    @Test func theAlertRulesNameMetricsTheDaemonExports() async throws {
+        let rulesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/prometheus-rules.yml").path
+        let rules = try String(contentsOfFile: rulesPath, encoding: .utf8)
+        let names = Set(rules.matches(of: /resolverd_[a-z_]+/).map { String($0.output) })
+        #expect(names.count >= 6, "\(names)")
+        let metrics = ResolverMetrics()
+        metrics.recordResolve(outcome: "ok", duration: .milliseconds(1))
+        metrics.recordCacheLookup(hit: true)
+        metrics.recordRefresh(provider: "gmail", outcome: "refreshed", duration: .milliseconds(30))
+        metrics.recordRefreshBacklog(due: 0, lag: 0, leases: 0)
+        metrics.recordPool(open: 2, idle: 2, inUse: 0, waiting: 0)
+        metrics.recordConnectors(byStatus: ["connected": 1])
+        let exported = String(decoding: metrics.render(), as: UTF8.self)
+        for name in names {
+            let base = ["_bucket", "_count", "_sum"].first(where: { name.hasSuffix($0) }).map { String(name.dropLast($0.count)) } ?? name
+            #expect(exported.contains("# TYPE \(base) "), "deploy/prometheus-rules.yml uses \(name), which resolverd does not export")
+        }
+    }
+
     @Test func readinessNamesTheSchemaWhenItIsNotCurrent() async throws {
         try await TestDatabase.withSchema { pool, _ in
             let runtime = ResolverRuntime(

@@ -19,10 +19,13 @@ struct ConfigFile: Decodable, Sendable {
     var providerTimeoutSeconds: Int?
     var refresh: Refresh?
     var webhook: Webhook?
+    /// Resolve answers kept in memory; `RESOLVERD_CACHE_SIZE` wins when both are set.
+    var cacheSize: Int?
 
     enum CodingKeys: String, CodingKey {
         case publicURL = "public_url", redirectAllowlist = "redirect_allowlist", sessionJWT = "session_jwt", providers
         case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds", refresh, webhook
+        case cacheSize = "cache_size"
     }
 
     /// The refresh scheduler's knobs; absent ones keep their defaults.
@@ -107,6 +110,8 @@ struct ConnectorsSettings: Sendable {
     var providerTimeout: Duration
     var refresh: RefreshConfiguration
     var apps: [String: GitHubApp]
+    /// `cache_size` from the file, checked; nil when absent.
+    var cacheSize: Int?
 
     init(file: ConfigFile?, listen: ListenAddress) throws {
         let file = file ?? ConfigFile()
@@ -173,6 +178,10 @@ struct ConnectorsSettings: Sendable {
         publicURL = file.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
         providerTimeout = .seconds(file.providerTimeoutSeconds ?? 15)
+        if let size = file.cacheSize, !DaemonSettings.cacheSizes.contains(size) {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "cache_size \(size) is not a number from 0 to 10000000")
+        }
+        cacheSize = file.cacheSize
         refresh = try Self.refreshConfiguration(file)
         sessionVerifier = try file.sessionJWT.map(Self.verifier)
     }

@@ -15,8 +15,11 @@ struct DaemonSettings: Sendable {
     var activeKeyID: String?
     /// Apply pending migrations at start (`RESOLVERD_MIGRATE_ON_START=true`; always in the dev setup).
     var migrateOnStart: Bool
-    /// Resolve answers kept in memory (`RESOLVERD_CACHE_SIZE`); 0 disables the cache.
-    var cacheSize: Int
+    /// Resolve answers kept in memory (`RESOLVERD_CACHE_SIZE`); 0 disables the cache. nil: the config file's
+    /// `cache_size`, else ``defaultCacheSize``.
+    var cacheSize: Int?
+    static let defaultCacheSize = 10_000
+    static let cacheSizes = 0...10_000_000
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
     var configFile: String?
 
@@ -50,11 +53,14 @@ struct DaemonSettings: Sendable {
         case "true", "1", "yes": migrateOnStart = true
         case let other?: throw SettingsError(setting: "RESOLVERD_MIGRATE_ON_START", reason: "'\(other)' is not true or false")
         }
-        let cache = value("RESOLVERD_CACHE_SIZE") ?? "10000"
-        guard let cacheSize = Int(cache), (0...10_000_000).contains(cacheSize) else {
-            throw SettingsError(setting: "RESOLVERD_CACHE_SIZE", reason: "'\(cache)' is not a number from 0 to 10000000")
+        if let cache = value("RESOLVERD_CACHE_SIZE") {
+            guard let cacheSize = Int(cache), Self.cacheSizes.contains(cacheSize) else {
+                throw SettingsError(setting: "RESOLVERD_CACHE_SIZE", reason: "'\(cache)' is not a number from 0 to 10000000")
+            }
+            self.cacheSize = cacheSize
+        } else {
+            cacheSize = nil
         }
-        self.cacheSize = cacheSize
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }

@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = 16
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
-        var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize,
+        var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize ?? connectorsSettings.cacheSize ?? DaemonSettings.defaultCacheSize,
             connectorsSettings: connectorsSettings)
         runtime.schedulerRequired = true
         if migrate { try await runtime.migrator.migrate(on: pool) }

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+@testable import ResolverDaemon
+
+/// Settings from the environment and the config file: a bad value names its setting, and the environment wins.
+@Suite struct DaemonSettingsTests {
+    let base = ["DATABASE_URL": "postgres://resolverd@localhost/resolverd", "RESOLVERD_KEYS_DIR": "/etc/resolverd/keys"]
+
+    func configFile(_ json: String) throws -> ConfigFile {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resolverd-settings-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ConfigFile.load(path: path)
+    }
+
+    @Test func theCacheSizeComesFromTheEnvironmentThenTheConfigFile() throws {
+        let listen = ListenAddress(host: "127.0.0.1", port: 8080)
+        let fromFile = try ConnectorsSettings(file: try configFile(#"{"cache_size": 250000}"#), listen: listen)
+        #expect(fromFile.cacheSize == 250_000)
+        #expect(try ConnectorsSettings(file: try configFile("{}"), listen: listen).cacheSize == nil)
+
+        var environment = base
+        #expect(try DaemonSettings(environment: environment).cacheSize == nil)
+        environment["RESOLVERD_CACHE_SIZE"] = "0"
+        #expect(try DaemonSettings(environment: environment).cacheSize == 0)
+
+        environment["RESOLVERD_CACHE_SIZE"] = "lots"
+        let bad = #expect(throws: SettingsError.self) { try DaemonSettings(environment: environment) }
+        #expect(bad?.setting == "RESOLVERD_CACHE_SIZE")
+        let negative = #expect(throws: SettingsError.self) { try ConnectorsSettings(file: try configFile(#"{"cache_size": -1}"#), listen: listen) }
+        #expect(negative.map { "\($0)" }?.contains("cache_size") == true)
+    }
+}

@@ -37,7 +37,9 @@ import Testing
             let began = clock.now
             task.cancel()
             await #expect(throws: PGError.self) { try await task.value }
-            #expect(began.duration(to: clock.now) < .seconds(1))
+            // Alone it takes tens of milliseconds (cancel, ROLLBACK, the task's end); the bound leaves room for a
+            // CI machine busy with every other suite (one run there measured 1.3 s), and is still far from 10 s.
+            #expect(began.duration(to: clock.now) < .seconds(3))
             #expect(try await pool.query("SELECT count(*) FROM t").first?.decode(Int.self, at: 0) == 0)
             #expect(pool.statistics.inUse == 0)
         }

@@ -24,22 +24,32 @@ struct TemporaryDirectory {
 /// Runs the `openssl` command line tool; throws with its stderr when it exits non-zero.
 @discardableResult
 func openssl(_ arguments: [String], stdin: [UInt8]? = nil) throws -> [UInt8] {
+    // Input and output go through files of a private folder, not pipes: a pipe's write end inherited by some
+    // other child started meanwhile (a test's PostgreSQL) would keep its reader waiting for an end of file.
+    let folder = try TemporaryDirectory()
+    defer { folder.remove() }
+    try folder.write("stdin", stdin ?? [])
+    FileManager.default.createFile(atPath: folder.file("stdout"), contents: nil)
+    FileManager.default.createFile(atPath: folder.file("stderr"), contents: nil)
+    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: folder.file("stdin")))
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.file("stdout")))
+    let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.file("stderr")))
+    defer {
+        try? input.close()
+        try? output.close()
+        try? errors.close()
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["openssl"] + arguments
-    let output = Pipe()
-    let errors = Pipe()
+    process.standardInput = input
     process.standardOutput = output
     process.standardError = errors
-    let input = Pipe()
-    process.standardInput = input
     try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-    try input.fileHandleForWriting.close()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    let out = try Data(contentsOf: URL(fileURLWithPath: folder.file("stdout")))
     guard process.terminationStatus == 0 else {
+        let err = (try? Data(contentsOf: URL(fileURLWithPath: folder.file("stderr")))) ?? Data()
         throw OpenSSLCLIError(arguments: arguments, status: process.terminationStatus, stderr: String(decoding: err, as: UTF8.self))
     }
     return [UInt8](out)

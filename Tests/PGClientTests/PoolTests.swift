@@ -21,7 +21,8 @@ import Testing
             let error = try await #require(throws: PGError.self) { _ = try await pool.query("SELECT 1") }
             let waited = began.duration(to: clock.now)
             #expect(error.code == .poolExhausted)
-            #expect(waited >= .milliseconds(250) && waited < .seconds(2))
+            // Room for a CI machine busy with every other suite (one run there measured over 2 s for a 300 ms timeout).
+            #expect(waited >= .milliseconds(250) && waited < .seconds(5))
             #expect(pool.statistics.waiting == 0)
 
             // A waiter gets the connection as soon as it is returned.

@@ -7,15 +7,7 @@ import Testing
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct PoolTests {
     @Test func exhaustionWaitsThenFailsWithAClearError() async throws {
         try await TestDatabase.withSchema(maxConnections: 1, configure: { $0.acquireTimeout = .milliseconds(300) }) { pool, _ in
-            let holding = AsyncStream.makeStream(of: Void.self)
-            let release = AsyncStream.makeStream(of: Void.self)
-            let holder = Task {
-                try await pool.withConnection { _ in
-                    holding.continuation.yield()
-                    for await _ in release.stream { break }
-                }
-            }
-            for await _ in holding.stream { break }
+            let release = await holdConnection(of: pool)
             let clock = ContinuousClock()
             let began = clock.now
             let error = try await #require(throws: PGError.self) { _ = try await pool.query("SELECT 1") }
@@ -29,8 +21,7 @@ import Testing
             async let waiter = pool.query("SELECT 42")
             for _ in 0..<200 where pool.statistics.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(pool.statistics.waiting == 1)
-            release.continuation.yield()
-            try await holder.value
+            try await release()
             #expect(try await waiter.first?.decode(Int.self, at: 0) == 42)
         }
     }
@@ -53,15 +44,7 @@ import Testing
             // One task holds the only connection until every waiter has given up; twelve waiters arrive 50 ms
             // apart. Each must give up about 400 ms after it arrived, not when the first one did, and none may
             // be left waiting.
-            let holding = AsyncStream.makeStream(of: Void.self)
-            let release = AsyncStream.makeStream(of: Void.self)
-            let holder = Task {
-                try await pool.withConnection { _ in
-                    holding.continuation.yield()
-                    for await _ in release.stream { break }
-                }
-            }
-            for await _ in holding.stream { break }
+            let release = await holdConnection(of: pool)
             let waits = await withTaskGroup(of: Result<Duration, any Error>.self) { group in
                 for index in 0..<12 {
                     group.addTask {
@@ -79,8 +62,7 @@ import Testing
                 }
                 return await group.reduce(into: [Result<Duration, any Error>]()) { $0.append($1) }
             }
-            release.continuation.yield()
-            try await holder.value
+            try await release()
             for wait in waits {
                 switch wait {
                 case .success(let waited): #expect(waited >= .milliseconds(350) && waited < .seconds(3), "\(waited)")
@@ -160,3 +142,21 @@ import Testing
 }
 
 private struct HeldConnectionWasHandedOut: Error {}
+
+/// Takes a connection of `pool` in a task of its own and keeps it until the returned function is called (which
+/// waits for the task to end); returns once the connection is held.
+private func holdConnection(of pool: PGConnectionPool) async -> @Sendable () async throws -> Void {
+    let holding = AsyncStream.makeStream(of: Void.self)
+    let release = AsyncStream.makeStream(of: Void.self)
+    let holder = Task {
+        try await pool.withConnection { _ in
+            holding.continuation.yield()
+            for await _ in release.stream { break }
+        }
+    }
+    for await _ in holding.stream { break }
+    return {
+        release.continuation.yield()
+        try await holder.value
+    }
+}

@@ -22,6 +22,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         var lastResult: PGResult?
         var firstError: PGError?
         var cancelReason: CancelReason?
+        /// The command starts a COPY FROM STDIN: its `PGRES_COPY_IN` result ends the wait.
+        var acceptsCopyIn = false
     }
 
     private let handle: OpaquePointer
@@ -208,6 +210,33 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         _ = try await roundTrip(timeout: timeout) { handle in PQsendQuery(handle, sql) }
     }
 
+    /// Appends `rows` with `sql`, a `COPY table (columns…) FROM STDIN (FORMAT binary)`, and returns the number
+    /// of rows the server stored: all of them or, on an error, none. Two round trips, however many rows.
+    public func copyIn(unsafeSQL sql: String, rows: PGCopyRows, timeout: Duration? = nil) async throws -> Int {
+        let data = try rows.encoded()
+        let started = try await roundTrip(timeout: timeout, acceptsCopyIn: true) { handle in PQsendQuery(handle, sql) }
+        guard let started, PQresultStatus(started.handle) == PGRES_COPY_IN else {
+            throw PGError(.protocolViolation, message: "the statement did not start a COPY FROM STDIN")
+        }
+        let finished = try await roundTrip(timeout: timeout) { handle in
+            // libpq queues the data, growing its buffer; the I/O loop sends what the socket does not take now.
+            let queued = data.withUnsafeBufferPointer { bytes -> Bool in
+                let chunk = 1 << 20
+                for start in stride(from: 0, to: bytes.count, by: chunk) {
+                    let count = min(chunk, bytes.count - start)
+                    let sent = bytes.baseAddress!.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: count) {
+                        PQputCopyData(handle, $0, Int32(count))
+                    }
+                    if sent != 1 { return false }
+                }
+                return true
+            }
+            guard queued else { return -1 }
+            return PQputCopyEnd(handle, nil)
+        }
+        return try finished.unwrap().affectedRows
+    }
+
     /// Rolls back the open transaction even when the task is cancelled; a failure leaves the connection
     /// mid-transaction, which the pool then refuses to reuse.
     func rollbackIgnoringCancellation() async {
@@ -217,7 +246,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// Sends with `send` (under the lock, on this thread) and waits for every result of the command.
     /// A cancellable round trip cancels the statement on the server when the task is cancelled.
     private func roundTrip(
-        timeout: Duration?, cancellable: Bool = true, _ send: (OpaquePointer) -> Int32
+        timeout: Duration?, cancellable: Bool = true, acceptsCopyIn: Bool = false, _ send: (OpaquePointer) -> Int32
     ) async throws -> PGResult? {
         if cancellable && Task.isCancelled {
             throw PGError(.cancelled, message: "the task was cancelled before the statement was sent")
@@ -230,15 +259,17 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
         }
         defer { timer?.cancel() }
-        guard cancellable else { return try await sendAndWait(generation: generation, send) }
+        guard cancellable else { return try await sendAndWait(generation: generation, acceptsCopyIn: acceptsCopyIn, send) }
         return try await withTaskCancellationHandler {
-            try await sendAndWait(generation: generation, send)
+            try await sendAndWait(generation: generation, acceptsCopyIn: acceptsCopyIn, send)
         } onCancel: {
             requestCancel(generation: generation, reason: .task)
         }
     }
 
-    private func sendAndWait(generation: UInt64, _ send: (OpaquePointer) -> Int32) async throws -> PGResult? {
+    private func sendAndWait(
+        generation: UInt64, acceptsCopyIn: Bool, _ send: (OpaquePointer) -> Int32
+    ) async throws -> PGResult? {
         try await withUnsafeThrowingContinuation { continuation in
             let failure: PGError? = lock.withLock {
                 guard !broken, !closed else {
@@ -247,7 +278,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                 precondition(pending == nil, "a PGConnection was used by two tasks at once")
                 guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
                 self.generation = generation
-                pending = Pending(continuation: continuation, generation: generation)
+                pending = Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn)
                 let flushed = PQflush(handle)
                 if flushed == 1 {
                     writeInterest = true
@@ -341,9 +372,15 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
             let result = PGResult(raw)
             let status = PQresultStatus(raw)
+            if status == PGRES_COPY_IN, let started = pending, started.acceptsCopyIn, started.firstError == nil {
+                // The server waits for the data now; libpq would hand this result out again and again.
+                pending = nil
+                if started.cancelReason != nil { poisoned = true }
+                return Completion(continuation: started.continuation, result: .success(result))
+            }
             if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
                 broken = true
-                return failPending(PGError(.protocolViolation, message: "COPY is not supported"))
+                return failPending(PGError(.protocolViolation, message: "COPY is supported only as copyIn (FROM STDIN)"))
             }
             if let error = result.error() {
                 if pending?.firstError == nil { pending?.firstError = error }

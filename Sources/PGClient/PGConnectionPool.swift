@@ -81,6 +81,12 @@ public final class PGConnectionPool: Service, Sendable {
         }
     }
 
+    /// Appends `rows` with a `COPY … FROM STDIN (FORMAT binary)` on a pooled connection (see
+    /// ``PGConnection/copyIn(unsafeSQL:rows:timeout:)``).
+    public func copyIn(unsafeSQL sql: String, rows: PGCopyRows, timeout: Duration? = nil) async throws -> Int {
+        try await withConnection { connection in try await connection.copyIn(unsafeSQL: sql, rows: rows, timeout: timeout) }
+    }
+
     /// Runs `body` in a transaction on a pooled connection: COMMIT when it returns, ROLLBACK when it throws
     /// or the task is cancelled.
     public func withTransaction<R>(_ body: (PGConnection) async throws -> R) async throws -> R {

@@ -56,19 +56,20 @@ extension Date: PGEncodable {
     /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC).
     static let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
 
+    /// Microseconds since PostgreSQL's epoch, as a binary `timestamptz` holds them (`distantFuture` and
+    /// `distantPast` as infinity); nil when out of range.
+    var postgresMicroseconds: Int64? {
+        if self == .distantFuture { return .max }
+        if self == .distantPast { return .min }
+        let sinceUnix = (timeIntervalSince1970 * 1_000_000).rounded()
+        guard sinceUnix.isFinite, abs(sinceUnix) < 9.0e18 else { return nil }
+        return Int64(sinceUnix) - Self.postgresEpochOffsetMicroseconds
+    }
+
     public func encode(into bindings: inout PGBindings) {
-        let microseconds: Int64
-        if self == .distantFuture {
-            microseconds = .max
-        } else if self == .distantPast {
-            microseconds = .min
-        } else {
-            let sinceUnix = (timeIntervalSince1970 * 1_000_000).rounded()
-            guard sinceUnix.isFinite, abs(sinceUnix) < 9.0e18 else {
-                bindings.fail(PGError(.encoding, message: "parameter $\(bindings.count + 1) is a date out of range"))
-                return
-            }
-            microseconds = Int64(sinceUnix) - Self.postgresEpochOffsetMicroseconds
+        guard let microseconds = postgresMicroseconds else {
+            bindings.fail(PGError(.encoding, message: "parameter $\(bindings.count + 1) is a date out of range"))
+            return
         }
         bindings.appendBigEndian(microseconds, type: .timestamptz)
     }

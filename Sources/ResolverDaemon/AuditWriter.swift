@@ -80,16 +80,22 @@ final class AuditWriter: Service, Sendable {
         if lost > 0 { logger.error("audit events dropped while the database was unavailable", metadata: ["count": "\(lost)"]) }
     }
 
+    /// One binary COPY per batch: PostgreSQL parses no text and evaluates no expression for it, which costs
+    /// the database a fraction of an INSERT over unnested arrays.
     private func insert(_ events: ArraySlice<Event>) async throws {
-        // Seconds since the epoch as text: far cheaper to produce than ISO 8601, exact to the microsecond.
-        let times = events.map { String($0.at.timeIntervalSince1970) }
-        _ = try await pool.query(
-            """
-            INSERT INTO audit_events (occurred_at, actor, action, outcome, connector_id, provider, user_id)
-            SELECT to_timestamp(t::float8), a, b, c, NULLIF(d, ''), NULLIF(e, ''), NULLIF(f, '')
-            FROM unnest(\(times)::text[], \(events.map(\.actor))::text[], \(events.map(\.action))::text[],
-                        \(events.map(\.outcome))::text[], \(events.map { $0.connectorID ?? "" })::text[],
-                        \(events.map { $0.provider ?? "" })::text[], \(events.map { $0.userID ?? "" })::text[]) AS u(t, a, b, c, d, e, f)
-            """)
+        var rows = PGCopyRows(reservingCapacity: 128 * events.count)
+        for event in events {
+            rows.startRow(fieldCount: 7)
+            rows.append(timestamp: event.at)
+            rows.append(text: event.actor)
+            rows.append(text: event.action)
+            rows.append(text: event.outcome)
+            rows.append(text: event.connectorID)
+            rows.append(text: event.provider)
+            rows.append(text: event.userID)
+        }
+        _ = try await pool.copyIn(
+            unsafeSQL: "COPY audit_events (occurred_at, actor, action, outcome, connector_id, provider, user_id) FROM STDIN (FORMAT binary)",
+            rows: rows)
     }
 }

@@ -9,6 +9,7 @@ public enum ConnectorsSchema {
         Migration0001Initial.migration,
         Migration0002GrantSettings.migration,
         Migration0003LeaseIndex.migration,
+        Migration0004AuditTimeBRIN.migration,
     ]
 
     /// The migrator for this schema.

@@ -13,6 +13,9 @@ import Synchronization
 /// a few hundred bytes this halves the memory an array per answer costs (allocator headers and fragmentation
 /// included). Space freed by invalidation is reclaimed when a chunk empties, and by compaction once more than
 /// half of what the chunks hold is dead.
+///
+/// A full cache makes room by evicting an entry chosen at random, in constant time: every key also sits in an
+/// array, and its slot knows where.
 public final class ResolveCache: Sendable {
     public struct Key: Hashable, Sendable {
         public var userID: String
@@ -29,6 +32,8 @@ public final class ResolveCache: Sendable {
         var offset: UInt32
         var length: UInt32
         var expiresAt: Double
+        /// The key's place in `State.keys`.
+        var position: UInt32
     }
 
     private struct Chunk {
@@ -38,6 +43,8 @@ public final class ResolveCache: Sendable {
 
     private struct State {
         var entries: [Key: Slot] = [:]
+        /// Every key of `entries`, in no order: what random eviction draws from.
+        var keys: [Key] = []
         var chunks: [Chunk] = []
         /// Chunks emptied by invalidation, ready for reuse.
         var free: [Int] = []
@@ -93,25 +100,37 @@ public final class ResolveCache: Sendable {
         guard capacity > 0, value.count <= UInt32.max else { return }
         state.withLock { state in
             guard state.listening, state.epoch == epoch else { return }
-            if let old = state.entries.removeValue(forKey: key) {
-                Self.release(old, in: &state)
-            } else if state.entries.count >= capacity, let victim = state.entries.keys.randomElement() {
-                Self.release(state.entries.removeValue(forKey: victim)!, in: &state)
+            Self.remove(key, from: &state)
+            if state.entries.count >= capacity, let victim = state.keys.randomElement() {
+                Self.remove(victim, from: &state)
             }
             let (chunk, offset) = Self.reserve(value.count, in: &state)
             state.chunks[chunk].bytes.append(contentsOf: value)
             state.chunks[chunk].live += value.count
             state.liveBytes += value.count
             state.entries[key] = Slot(
-                chunk: UInt32(chunk), offset: UInt32(offset), length: UInt32(value.count), expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan)
+                chunk: UInt32(chunk), offset: UInt32(offset), length: UInt32(value.count),
+                expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan, position: UInt32(state.keys.count))
+            state.keys.append(key)
         }
+    }
+
+    /// Drops `key`'s entry, if any: the last key takes its place in `keys`, and its bytes are released.
+    private static func remove(_ key: Key, from state: inout State) {
+        guard let slot = state.entries.removeValue(forKey: key) else { return }
+        let last = state.keys.removeLast()
+        if Int(slot.position) < state.keys.count {
+            state.keys[Int(slot.position)] = last
+            state.entries[last]?.position = slot.position
+        }
+        release(slot, in: &state)
     }
 
     /// Forgets one key (a change announced for it).
     public func invalidate(_ key: Key) {
         state.withLock { state in
             state.epoch &+= 1
-            if let slot = state.entries.removeValue(forKey: key) { Self.release(slot, in: &state) }
+            Self.remove(key, from: &state)
         }
     }
 
@@ -169,13 +188,15 @@ public final class ResolveCache: Sendable {
         fresh.epoch = state.epoch
         fresh.listening = state.listening
         fresh.entries.reserveCapacity(state.entries.count)
+        fresh.keys = state.keys
         for (key, slot) in state.entries {
             let start = Int(slot.offset)
             let (chunk, offset) = reserve(Int(slot.length), in: &fresh)
             fresh.chunks[chunk].bytes.append(contentsOf: old[Int(slot.chunk)].bytes[start..<start + Int(slot.length)])
             fresh.chunks[chunk].live += Int(slot.length)
             fresh.liveBytes += Int(slot.length)
-            fresh.entries[key] = Slot(chunk: UInt32(chunk), offset: UInt32(offset), length: slot.length, expiresAt: slot.expiresAt)
+            fresh.entries[key] = Slot(
+                chunk: UInt32(chunk), offset: UInt32(offset), length: slot.length, expiresAt: slot.expiresAt, position: slot.position)
         }
         state = fresh
     }

@@ -51,6 +51,36 @@ import Testing
         #expect(off.text(for: key, minValidSeconds: 0, now: now) == nil)
     }
 
+    /// Evictions, replacements and invalidations in any order: the cache stays at capacity and every key it
+    /// still holds answers with its own value (the bookkeeping behind constant-time eviction moves keys around).
+    @Test func evictionKeepsEveryRemainingAnswerItsOwn() {
+        let capacity = 50
+        let cache = listeningCache(capacity: capacity)
+        var generator = SystemRandomNumberGenerator()
+        var latest: [Int: Int] = [:]  // user → the version last written, while it may still be cached
+        for step in 0..<20_000 {
+            let user = Int.random(in: 0..<400, using: &generator)
+            let key = ResolveCache.Key(userID: "u_\(user)", provider: "p")
+            if step.isMultiple(of: 7) {
+                cache.invalidate(key)
+                latest[user] = nil
+            } else {
+                cache.insertText("\(user)/\(step)", for: key, expiresAt: nil, epoch: cache.epoch)
+                latest[user] = step
+                #expect(cache.text(for: key, minValidSeconds: 0, now: now) == "\(user)/\(step)")
+            }
+            #expect(cache.count <= capacity)
+        }
+        var held = 0
+        for user in 0..<400 {
+            guard let text = cache.text(for: .init(userID: "u_\(user)", provider: "p"), minValidSeconds: 0, now: now) else { continue }
+            held += 1
+            #expect(text == "\(user)/\(latest[user] ?? -1)")
+        }
+        #expect(held == cache.count)
+        #expect(held >= capacity - 1)  // full, unless the last step invalidated a cached key
+    }
+
     @Test func replacedAndInvalidatedAnswersGiveTheirSpaceBack() {
         let cache = listeningCache(capacity: 100_000)
         let answer = { (i: Int, round: Int) in "{\"round\":\(round),\"user\":\(i),\"pad\":\"\(String(repeating: "x", count: 200))\"}" }

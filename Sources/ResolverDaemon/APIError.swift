@@ -10,6 +10,8 @@ struct APIError: Error, HTTPResponseError, Sendable {
     var status: HTTPResponse.Status
     var code: String
     var message: String
+    /// Methods the path allows, sent as `Allow` with a 405.
+    var allow: [HTTPRequest.Method] = []
 
     init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -17,11 +19,21 @@ struct APIError: Error, HTTPResponseError, Sendable {
         self.message = message
     }
 
+    static func methodNotAllowed(_ allowed: [HTTPRequest.Method]) -> APIError {
+        var error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allowed.map(\.rawValue).joined(separator: ", "))")
+        error.allow = allowed
+        return error
+    }
+
     static func invalidRequest(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }
     static let unauthorized = APIError(.unauthorized, "unauthorized", "a valid X-Reeve-Services-Token is required")
     static let tooLarge = APIError(.contentTooLarge, "payload_too_large", "request bodies are limited to 64 KiB")
 
-    var headers: HTTPFields { [.contentType: "application/json; charset=utf-8"] }
+    var headers: HTTPFields {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        return headers
+    }
 
     var body: [UInt8] {
         var json = JSONText(capacity: 96)

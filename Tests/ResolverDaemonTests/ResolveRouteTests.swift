@@ -110,6 +110,16 @@ import Testing
                 #expect(tooLarge.errorCode == "payload_too_large")
                 let unknownRoute = try await client.execute(uri: "/internal/v1/nothing", method: .get)
                 #expect(unknownRoute.status == .notFound && unknownRoute.errorCode == "not_found")
+                // A known path with another method: 405 and the methods it allows, as the router would pick the
+                // route (the literal `list` before the `{ref}` capture).
+                for (method, uri, allow) in [
+                    (HTTPRequest.Method.get, "/internal/v1/resolve", "POST"), (.put, "/api/connectors/ct_x", "DELETE, GET, PATCH"),
+                    (.post, "/api/connectors/list", "GET"), (.delete, "/api/connectors/ct_x/refresh", "POST"),
+                ] {
+                    let wrongMethod = try await client.execute(uri: uri, method: method)
+                    #expect(wrongMethod.status == .methodNotAllowed && wrongMethod.errorCode == "method_not_allowed", "\(method) \(uri)")
+                    #expect(wrongMethod.headers[.allow] == allow, "\(method) \(uri)")
+                }
             }
             #expect(try await daemon.pool.query("SELECT count(*) FROM connector_tokens").first?.decode(Int.self, at: 0) == 0)
         }

@@ -11,7 +11,6 @@ func buildApplications(
 ) -> (api: some ApplicationProtocol, admin: some ApplicationProtocol) {
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
-        server: .http1OnEventLoops,
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "resolverd"),
         onServerRunning: { channel in
             runtime.logger.notice("API listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
@@ -20,7 +19,6 @@ func buildApplications(
         logger: runtime.logger)
     let admin = Application(
         router: buildAdminRouter(runtime: runtime),
-        server: .http1OnEventLoops,
         configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: "resolverd"),
         onServerRunning: { channel in
             runtime.logger.notice("admin listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])

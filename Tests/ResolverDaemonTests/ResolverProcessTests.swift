@@ -7,6 +7,7 @@ import PGClient
 import PGTestSupport
 import ProviderFakes
 import ResolverCrypto
+import Synchronization
 import Testing
 
 /// The resolver as real `resolverd serve` processes on one database: one process's cache never serves what
@@ -105,8 +106,7 @@ import Testing
 
             for daemon in [one, two] { daemon.signal(SIGTERM) }
             for daemon in [one, two] {
-                let stopping = ContinuousClock.now
-            let status = try await daemon.wait(timeout: .seconds(20))
+                let status = try await daemon.wait(timeout: .seconds(20))
                 #expect(status == 0, "\(daemon.log.suffix(1500))")
             }
         }
@@ -123,17 +123,23 @@ import Testing
                 try await store.put(userID: "u_\(index)", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             }
 
-            // 16 clients resolve as fast as they can; SIGTERM arrives in the middle. Each client stops at its
-            // first failure (the listener closing; the client retries connecting until its timeout, kept short).
-            // Every answered resolve must have its audit row.
+            // 16 clients resolve as fast as they can; SIGTERM arrives in the middle, once 200 answers are in (a
+            // loaded machine takes longer to get there). Each client stops at its first failure (the listener
+            // closing; the client retries connecting until its timeout, kept short). Every answered resolve must
+            // have its audit row.
+            let progress = AnswerCount()
             async let exit: (status: Int32?, after: Duration) = {
-                try await Task.sleep(for: .seconds(2))
+                let patience = ContinuousClock.now + .seconds(15)
+                while progress.value.load(ordering: .relaxed) < 200 && ContinuousClock.now < patience {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await Task.sleep(for: .milliseconds(200))
                 daemon.signal(SIGTERM)
                 let signalled = ContinuousClock.now
                 let status = try await daemon.wait(timeout: .seconds(20))
                 return (status, signalled.duration(to: .now))
             }()
-            let stop = ContinuousClock.now + .seconds(20)
+            let stop = ContinuousClock.now + .seconds(35)
             let answered = await withTaskGroup(of: Int.self) { group in
                 for client in 0..<16 {
                     group.addTask {
@@ -142,6 +148,7 @@ import Testing
                             guard let answer = try? await resolve(api, user: "u_\((client + count) % 50)", token: token, timeout: .seconds(3)) else { break }
                             #expect(answer.status == 200)
                             count += 1
+                            progress.value.add(1, ordering: .relaxed)
                         }
                         return count
                     }
@@ -161,4 +168,9 @@ import Testing
             #expect(!daemon.log.contains("audit events could not be written"))
         }
     }
+}
+
+/// Answers counted by the load's clients, read by the task that decides when to send SIGTERM.
+private final class AnswerCount: Sendable {
+    let value = Atomic<Int>(0)
 }

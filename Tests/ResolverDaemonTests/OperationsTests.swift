@@ -35,11 +35,26 @@ import Testing
         }
     }
 
-    @Test func theAlertRulesNameMetricsTheDaemonExports() async throws {
-        let rulesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/prometheus-rules.yml").path
-        let rules = try String(contentsOfFile: rulesPath, encoding: .utf8)
-        let names = Set(rules.matches(of: /resolverd_[a-z_]+/).map { String($0.output) })
-        #expect(names.count >= 6, "\(names)")
+    /// deploy/'s alert rules and Grafana dashboard query only metrics resolverd exports.
+    @Test func theAlertRulesAndDashboardNameMetricsTheDaemonExports() async throws {
+        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy")
+        let rules = try String(contentsOfFile: deploy.appendingPathComponent("prometheus-rules.yml").path, encoding: .utf8)
+        let ruleNames = Set(rules.matches(of: /resolverd_[a-z_]+/).map { String($0.output) })
+        #expect(ruleNames.count >= 6, "\(ruleNames)")
+
+        // The dashboard is JSON Grafana can import: every panel but the rows has queries.
+        let dashboardData = try Data(contentsOf: deploy.appendingPathComponent("grafana-dashboard.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: dashboardData) as? [String: Any])
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        var expressions: [String] = []
+        for panel in panels where panel["type"] as? String != "row" {
+            let targets = (panel["targets"] as? [[String: Any]]) ?? []
+            #expect(!targets.isEmpty, "panel \(panel["title"] ?? "?") has no query")
+            expressions += targets.compactMap { $0["expr"] as? String }
+        }
+        let dashboardNames = Set(expressions.flatMap { $0.matches(of: /resolverd_[a-z_]+/).map { String($0.output) } })
+        #expect(dashboardNames.count >= 8, "\(dashboardNames)")
+        let names = ruleNames.union(dashboardNames)
         let metrics = ResolverMetrics()
         metrics.recordResolve(outcome: "ok", duration: .milliseconds(1))
         metrics.recordCacheLookup(hit: true)
@@ -49,8 +64,10 @@ import Testing
         metrics.recordConnectors(byStatus: ["connected": 1])
         let exported = String(decoding: metrics.render(), as: UTF8.self)
         for name in names {
+            // A histogram's series carry _bucket, _count and _sum; a gauge may be named …_count itself.
             let base = ["_bucket", "_count", "_sum"].first(where: { name.hasSuffix($0) }).map { String(name.dropLast($0.count)) } ?? name
-            #expect(exported.contains("# TYPE \(base) "), "deploy/prometheus-rules.yml uses \(name), which resolverd does not export")
+            let declared = exported.contains("# TYPE \(name) ") || exported.contains("# TYPE \(base) histogram")
+            #expect(declared, "deploy/ uses \(name), which resolverd does not export")
         }
     }
 

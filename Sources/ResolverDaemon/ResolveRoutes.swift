@@ -100,7 +100,7 @@ struct ResolveRoutes: Sendable {
                     let resolved = try await runtime.resolver.resolve(
                         userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
                     let body = Self.render(resolved)
-                    if let answer = CachedAnswer.encode(body: body, connectorID: resolved.record.id) {
+                    if runtime.cache.capacity > 0, let answer = CachedAnswer.encode(body: body, connectorID: resolved.record.id) {
                         runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
                     }
                     connectorID = resolved.record.id

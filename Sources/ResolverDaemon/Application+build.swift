@@ -75,7 +75,7 @@ final class RouteTable: @unchecked Sendable {
         }
         // The most literal path wins: compare component by component, a literal before a capture.
         func literalMask(_ path: RouterPath) -> [Bool] {
-            path.components.map { element in element.description.first != ":" && element.description.first != "{" && element.description != "*" }
+            path.components.map { element in element.description.first != "{" && element.description.first != "*" }
         }
         guard let best = matching.map(\.path).max(by: { literalMask($0).lexicographicallyPrecedes(literalMask($1)) { !$0 && $1 } }) else {
             return []
@@ -99,7 +99,7 @@ struct ErrorBodyMiddleware: RouterMiddleware {
             guard allowed.isEmpty || allowed.contains(request.method) else { throw APIError.methodNotAllowed(allowed) }
             throw APIError(.notFound, "not_found", error.status.reasonPhrase)
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "invalid_request"
+            let code = error.status == .methodNotAllowed ? "method_not_allowed" : "invalid_request"
             throw APIError(error.status, code, error.status.reasonPhrase)
         } catch {
             throw APIError(error)

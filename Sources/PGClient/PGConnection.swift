@@ -220,18 +220,20 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         let finished = try await roundTrip(timeout: timeout) { handle in
             // libpq queues the data, growing its buffer; the I/O loop sends what the socket does not take now.
-            let queued = data.withUnsafeBufferPointer { bytes -> Bool in
-                let chunk = 1 << 20
-                for start in stride(from: 0, to: bytes.count, by: chunk) {
-                    let count = min(chunk, bytes.count - start)
-                    let sent = bytes.baseAddress!.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: count) {
-                        PQputCopyData(handle, $0, Int32(count))
+            for part in [data, PGCopyRows.trailer] {
+                let queued = part.withUnsafeBufferPointer { bytes -> Bool in
+                    let chunk = 1 << 20
+                    for start in stride(from: 0, to: bytes.count, by: chunk) {
+                        let count = min(chunk, bytes.count - start)
+                        let sent = bytes.baseAddress!.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: count) {
+                            PQputCopyData(handle, $0, Int32(count))
+                        }
+                        if sent != 1 { return false }
                     }
-                    if sent != 1 { return false }
+                    return true
                 }
-                return true
+                guard queued else { return -1 }
             }
-            guard queued else { return -1 }
             return PQputCopyEnd(handle, nil)
         }
         return try finished.unwrap().affectedRows

@@ -66,14 +66,16 @@ public struct PGCopyRows: Sendable {
         appendBigEndian(Int32(-1))
     }
 
-    /// The whole copy stream, trailer included; throws when a value could not be encoded.
+    /// The copy stream without its ``trailer`` (sent after it, so that the rows are never copied to append two
+    /// bytes); throws when a value could not be encoded.
     func encoded() throws -> [UInt8] {
         precondition(fieldsLeft == 0, "the last COPY row has \(fieldsLeft) fields missing")
         if let encodingError { throw encodingError }
-        var bytes = buffer
-        withUnsafeBytes(of: Int16(-1).bigEndian) { bytes.append(contentsOf: $0) }
-        return bytes
+        return buffer
     }
+
+    /// What ends the stream: a field count of −1.
+    static let trailer: [UInt8] = [0xFF, 0xFF]
 
     private mutating func appendField(_ bytes: UnsafeBufferPointer<UInt8>) {
         takeField()

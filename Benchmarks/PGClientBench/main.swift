@@ -6,6 +6,9 @@
 //   PGClientBench run URL ROWS TASKS SECONDS [loop|global]
 //       print transactions per second; the tasks prefer the pool's I/O loop as their executor (default),
 //       or run on Swift's global executor
+//
+// The pool runs with its default configuration, so single statements share connections in pipeline mode
+// (PGPoolConfiguration.pipelineDepth); PGCLIENT_BENCH_DEPTH=N sets another depth (1: a connection per statement).
 import Connectors
 import Foundation
 import PGClient
@@ -20,6 +23,7 @@ func pool(_ url: String, connections: Int) throws -> PGConnectionPool {
     var configuration = PGPoolConfiguration(connection: try PGConnectionConfiguration(url))
     configuration.minConnections = 0
     configuration.maxConnections = connections
+    if let depth = ProcessInfo.processInfo.environment["PGCLIENT_BENCH_DEPTH"].flatMap({ Int($0) }) { configuration.pipelineDepth = depth }
     return PGConnectionPool(configuration: configuration)
 }
 

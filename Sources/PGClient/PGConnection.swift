@@ -3,6 +3,7 @@ import CLibPQ
 import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
+import Synchronization
 
 /// One libpq connection, leased to one task at a time (through ``PGConnectionPool``, or owned outright).
 /// An owned connection stays open, watched by the I/O loop, until ``close()``.
@@ -10,9 +11,13 @@ import NIOPosix
 /// Queries are sent from the calling task's thread without blocking (libpq's non-blocking mode) and
 /// their answers are read on ``PGIOLoop``'s thread, so no Swift task ever waits inside libpq.
 ///
-/// `@unchecked Sendable`: libpq calls on `handle` happen under `lock`, by the leasing task while it sends,
-/// and by the I/O loop while it reads; the prepared-statement cache is touched only by the leasing task,
-/// which holds the connection exclusively.
+/// The pool may also share a connection between tasks for single statements (``pipelinedQuery(_:timeout:)``):
+/// libpq's pipeline mode, each statement with its own sync point, so each runs in a transaction of its own
+/// and one's failure touches no other. Answers come back in the order the statements were sent.
+///
+/// `@unchecked Sendable`: libpq calls on `handle` happen under `lock`, by the sending tasks and by the I/O loop
+/// while it reads. The prepared-statement cache is touched under `lock` by pipelined statements, and without it
+/// by the task leasing the connection exclusively, which the pool never does while the connection is shared.
 public final class PGConnection: PGIOSource, @unchecked Sendable {
     enum CancelReason { case task, timeout }
 
@@ -22,8 +27,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         var lastResult: PGResult?
         var firstError: PGError?
         var cancelReason: CancelReason?
+        /// A cancel request went to the server for this command (at once, or when it reached the head).
+        var cancelSent = false
         /// The command starts a COPY FROM STDIN: its `PGRES_COPY_IN` result ends the wait.
         var acceptsCopyIn = false
+        /// Pipeline mode: the statement this command prepared on the way, forgotten again if the command fails.
+        var prepared: (sql: String, name: String)?
     }
 
     private let handle: OpaquePointer
@@ -34,8 +43,13 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private var token: UInt64 = 0
 
     private let lock = NIOLock()
-    private var pending: Pending?
-    private var generation: UInt64 = 0
+    /// Commands sent and not yet answered, oldest first: at most one outside pipeline mode.
+    private var pending: [Pending] = []
+    private let generations = Atomic<UInt64>(0)
+    /// In libpq's pipeline mode: entered for the first pipelined statement, left when the last is answered.
+    private var pipelined = false
+    /// A cancel request was sent on this connection; a statement that did not ask for one may receive it.
+    private var cancelRequested = false
     private var broken = false
     private var closed = false
     /// A cancel request may still reach the server after the statement it was meant for: never reuse.
@@ -132,7 +146,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// True when the connection is usable and no transaction is open, so it can go back to a pool.
     var isReusable: Bool {
         lock.withLock {
-            !broken && !closed && !poisoned && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+            if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
+            return !broken && !closed && !poisoned && !pipelined && PQstatus(handle) == CONNECTION_OK
+                && PQtransactionStatus(handle) == PQTRANS_IDLE
         }
     }
 
@@ -151,7 +167,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             defer { closeWaiters = [] }
             return (failPending(PGError(.connectionClosed, message: "the connection was closed")), closeWaiters)
         }
-        completion?.resume()
+        completion.forEach { $0.resume() }
         waiters.forEach { $0.resume() }
     }
 
@@ -194,6 +210,18 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         statements[query.sql, default: []].append((types, name))
         statementCount += 1
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
+    }
+
+    /// Runs one statement like ``query(_:timeout:)`` on a connection other tasks may be using at the same time:
+    /// it joins the connection's pipeline with a sync point of its own, so it runs in its own transaction.
+    /// A statement that could not be sent, or that a cancel meant for another statement stopped, fails with an
+    /// error whose `didNotRun` is true: nothing of it took effect, and it may be sent again elsewhere.
+    func pipelinedQuery(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
+        if let error = query.bindings.encodingError { throw error }
+        let result = try await waitForAnswer(timeout: timeout, cancellable: true) { generation, continuation in
+            sendPipelined(query, generation: generation, continuation: continuation)
+        }
+        return PGRows(try result.unwrap())
     }
 
     private func execute(name: String, bindings: PGBindings, timeout: Duration?) async throws -> PGResult {
@@ -250,10 +278,23 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private func roundTrip(
         timeout: Duration?, cancellable: Bool = true, acceptsCopyIn: Bool = false, _ send: (OpaquePointer) -> Int32
     ) async throws -> PGResult? {
+        try await waitForAnswer(timeout: timeout, cancellable: cancellable) { generation, continuation in
+            sendExclusive(generation: generation, acceptsCopyIn: acceptsCopyIn, continuation: continuation, send)
+        }
+    }
+
+    private typealias Answer = UnsafeContinuation<PGResult?, any Error>
+
+    /// Sends a command with `send` (called under the lock; it queues the command's ``Pending`` or returns why it
+    /// could not) and waits for its answer, cancelling the statement on the server when the task is cancelled
+    /// (if `cancellable`) or when `timeout` passes.
+    private func waitForAnswer(
+        timeout: Duration?, cancellable: Bool, _ send: (UInt64, Answer) -> PGError?
+    ) async throws -> PGResult? {
         if cancellable && Task.isCancelled {
             throw PGError(.cancelled, message: "the task was cancelled before the statement was sent")
         }
-        let generation = self.generation &+ 1
+        let generation = generations.wrappingAdd(1, ordering: .relaxed).newValue
         let timer: Task<Void, Never>? = timeout.map { timeout in
             Task { [weak self] in
                 guard (try? await Task.sleep(for: timeout)) != nil else { return }
@@ -261,38 +302,107 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
         }
         defer { timer?.cancel() }
-        guard cancellable else { return try await sendAndWait(generation: generation, acceptsCopyIn: acceptsCopyIn, send) }
+        guard cancellable else { return try await sendAndWait(generation: generation, send) }
         return try await withTaskCancellationHandler {
-            try await sendAndWait(generation: generation, acceptsCopyIn: acceptsCopyIn, send)
+            try await sendAndWait(generation: generation, send)
         } onCancel: {
             requestCancel(generation: generation, reason: .task)
         }
     }
 
-    private func sendAndWait(
-        generation: UInt64, acceptsCopyIn: Bool, _ send: (OpaquePointer) -> Int32
-    ) async throws -> PGResult? {
+    private func sendAndWait(generation: UInt64, _ send: (UInt64, Answer) -> PGError?) async throws -> PGResult? {
         try await withUnsafeThrowingContinuation { continuation in
+            var failed: [Completion] = []
             let failure: PGError? = lock.withLock {
                 guard !broken, !closed else {
                     return PGError(.connectionClosed, message: "the connection is closed")
                 }
-                precondition(pending == nil, "a PGConnection was used by two tasks at once")
-                guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
-                self.generation = generation
-                pending = Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn)
+                if let failure = send(generation, continuation) { return failure }
                 let flushed = PQflush(handle)
                 if flushed == 1 {
-                    writeInterest = true
-                    loop.setWriteInterest(fd: socket, token: token, true)
+                    if !writeInterest {
+                        writeInterest = true
+                        loop.setWriteInterest(fd: socket, token: token, true)
+                    }
                 } else if flushed < 0 {
-                    pending = nil
-                    return markBrokenIfNeeded(Self.errorMessage(handle))
+                    failed = failBroken()  // this command's continuation is among them
                 }
                 return nil
             }
             if let failure { continuation.resume(throwing: failure) }
+            failed.forEach { $0.resume() }
         }
+    }
+
+    /// Sends a command on a connection used by one task (lock held).
+    private func sendExclusive(
+        generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, _ send: (OpaquePointer) -> Int32
+    ) -> PGError? {
+        precondition(pending.isEmpty, "a PGConnection was used by two tasks at once")
+        if pipelined {
+            guard PQexitPipelineMode(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
+            pipelined = false
+        }
+        guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
+        pending.append(Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
+        return nil
+    }
+
+    /// Queues one statement and its sync point in the pipeline, preparing it first if this connection has not
+    /// (lock held).
+    private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer) -> PGError? {
+        guard !poisoned else {
+            var error = PGError(.connectionClosed, message: "the connection is being retired")
+            error.didNotRun = true
+            return error
+        }
+        if !pipelined {
+            guard PQenterPipelineMode(handle) == 1 else {
+                var error = markBrokenIfNeeded(Self.errorMessage(handle))
+                error.didNotRun = true
+                return error
+            }
+            pipelined = true
+        }
+        let bindings = query.bindings
+        var name = statements[query.sql]?.first(where: { $0.types.elementsEqual(bindings.parameters.lazy.map(\.type)) })?.name
+        var prepared: (sql: String, name: String)?
+        if name == nil && statementCount < Self.statementCacheLimit {
+            nextStatementID += 1
+            let newName = "resolverd_\(nextStatementID)"
+            let types = bindings.types
+            guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
+                var error = markBrokenIfNeeded(Self.errorMessage(handle))
+                error.didNotRun = true
+                return error
+            }
+            statements[query.sql, default: []].append((types, newName))
+            statementCount += 1
+            prepared = (query.sql, newName)
+            name = newName
+        }
+        let sent = bindings.withUnsafeParameters { count, values, lengths, formats in
+            if let name { return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1) }
+            return PQsendQueryParams(handle, query.sql, count, bindings.types, values, lengths, formats, 1)
+        }
+        guard sent == 1, PQpipelineSync(handle) == 1 else {
+            // Part of a command may be queued without its sync point: nothing may follow it on this connection.
+            poisoned = true
+            if let prepared { forgetStatement(prepared) }
+            return markBrokenIfNeeded(Self.errorMessage(handle))
+        }
+        pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
+        return nil
+    }
+
+    /// Drops a statement from the cache after its preparation failed (lock held).
+    private func forgetStatement(_ statement: (sql: String, name: String)) {
+        guard var entries = statements[statement.sql], let index = entries.firstIndex(where: { $0.name == statement.name }) else {
+            return
+        }
+        entries.remove(at: index)
+        statements[statement.sql] = entries.isEmpty ? nil : entries
+        statementCount -= 1
     }
 
     /// Called with the lock held after a libpq call failed: the error, marking the connection broken if it is.
@@ -304,15 +414,29 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         return PGError(.protocolViolation, message: message)
     }
 
-    /// Asks the server to cancel the statement of `generation`, if it is still running.
+    /// Asks the server to cancel the statement of `generation`, if it is still running. A pipelined statement
+    /// behind others is cancelled when it reaches the head of the queue, so the request stops no other.
     private func requestCancel(generation: UInt64, reason: CancelReason) {
-        let shouldCancel = lock.withLock {
-            guard var current = pending, current.generation == generation, current.cancelReason == nil else { return false }
-            current.cancelReason = reason
-            pending = current
-            return true
+        let sendNow = lock.withLock {
+            guard let index = pending.firstIndex(where: { $0.generation == generation }), pending[index].cancelReason == nil else {
+                return false
+            }
+            pending[index].cancelReason = reason
+            return index == 0 && markHeadCancelSent()
         }
-        guard shouldCancel, let cancelHandle else { return }
+        if sendNow { sendCancel() }
+    }
+
+    /// Records that the head command's cancel request goes out now, if it asked for one (lock held).
+    private func markHeadCancelSent() -> Bool {
+        guard let head = pending.first, head.cancelReason != nil, !head.cancelSent else { return false }
+        pending[0].cancelSent = true
+        cancelRequested = true
+        return true
+    }
+
+    private func sendCancel() {
+        guard let cancelHandle else { return }
         let request = SendableHandle(pointer: cancelHandle)
         NIOThreadPool.singleton.submit { [self] state in
             guard case .active = state else { return }
@@ -326,74 +450,122 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     func ioReady(readable: Bool, writable: Bool) {
         var waiters: [CheckedContinuation<Void, Never>] = []
-        defer { waiters.forEach { $0.resume() } }
-        let completion: Completion? = lock.withLock {
+        var completions: [Completion] = []
+        let cancelHead: Bool = lock.withLock {
             defer {
                 if broken {
                     waiters = closeWaiters
                     closeWaiters = []
                 }
             }
-            guard !closed else { return nil }
+            guard !closed else { return false }
             if writable && writeInterest {
                 let flushed = PQflush(handle)
                 if flushed == 0 {
                     writeInterest = false
                     loop.setWriteInterest(fd: socket, token: token, false)
                 } else if flushed < 0 {
-                    return failBroken()
+                    completions = failBroken()
+                    return false
                 }
             }
-            guard readable else { return nil }
-            guard PQconsumeInput(handle) == 1 else { return failBroken() }
-            if let notificationHandler { deliverNotifications(to: notificationHandler) }
-            guard pending != nil else {
-                if PQstatus(handle) != CONNECTION_OK { return failBroken() }
-                return nil
+            guard readable else { return false }
+            guard PQconsumeInput(handle) == 1 else {
+                completions = failBroken()
+                return false
             }
-            return collectResults()
+            if let notificationHandler { deliverNotifications(to: notificationHandler) }
+            guard !pending.isEmpty else {
+                if PQstatus(handle) != CONNECTION_OK { completions = failBroken() }
+                return false
+            }
+            return collectResults(into: &completions)
         }
-        completion?.resume()
+        if cancelHead { sendCancel() }
+        completions.forEach { $0.resume() }
+        waiters.forEach { $0.resume() }
     }
 
-    /// Reads finished results; returns the completion when the command is done. Lock held.
-    private func collectResults() -> Completion? {
+    /// Reads the results that have arrived and completes the commands they finish. Returns true when a command
+    /// that reached the head of the queue still needs its cancel request sent. Lock held.
+    private func collectResults(into completions: inout [Completion]) -> Bool {
+        var cancelHead = false
+        var endedStatement = false
         while PQisBusy(handle) == 0 {
             guard let raw = PQgetResult(handle) else {
-                guard let finished = pending else { return nil }
-                pending = nil
-                if finished.cancelReason != nil && finished.firstError?.sqlState != "57014" { poisoned = true }
-                if PQstatus(handle) != CONNECTION_OK { broken = true }
-                if var error = finished.firstError {
-                    if error.sqlState == "57014" {
-                        error.code = finished.cancelReason == .task ? .cancelled : .statementTimeout
-                    }
-                    return Completion(continuation: finished.continuation, result: .failure(error))
+                guard pipelined else {
+                    if let completion = finishHead() { completions.append(completion) }
+                    return cancelHead
                 }
-                return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
+                // In pipeline mode a null result ends one statement's results; its command ends at its sync point.
+                if endedStatement || pending.isEmpty { return cancelHead }
+                endedStatement = true
+                continue
+            }
+            endedStatement = false
+            let status = PQresultStatus(raw)
+            if status == PGRES_PIPELINE_SYNC {
+                PQclear(raw)
+                if let completion = finishHead() { completions.append(completion) }
+                cancelHead = markHeadCancelSent() || cancelHead
+                continue
             }
             let result = PGResult(raw)
-            let status = PQresultStatus(raw)
-            if status == PGRES_COPY_IN, let started = pending, started.acceptsCopyIn, started.firstError == nil {
+            guard let head = pending.first else { continue }
+            if status == PGRES_COPY_IN, head.acceptsCopyIn, head.firstError == nil {
                 // The server waits for the data now; libpq would hand this result out again and again.
-                pending = nil
-                if started.cancelReason != nil { poisoned = true }
-                return Completion(continuation: started.continuation, result: .success(result))
+                pending.removeFirst()
+                if head.cancelSent { poisoned = true }
+                completions.append(Completion(continuation: head.continuation, result: .success(result)))
+                return cancelHead
             }
             if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
                 broken = true
-                return failPending(PGError(.protocolViolation, message: "COPY is supported only as copyIn (FROM STDIN)"))
+                completions += failPending(PGError(.protocolViolation, message: "COPY is supported only as copyIn (FROM STDIN)"))
+                return false
+            }
+            if status == PGRES_PIPELINE_ABORTED {
+                // Only after an earlier failure in the same command, whose error is already kept.
+                if head.firstError == nil {
+                    pending[0].firstError = PGError(.protocolViolation, message: "the server skipped a statement of the pipeline")
+                }
+                continue
             }
             if let error = result.error() {
-                if pending?.firstError == nil { pending?.firstError = error }
+                if head.firstError == nil { pending[0].firstError = error }
             } else {
-                pending?.lastResult = result
+                pending[0].lastResult = result
             }
         }
-        return nil
+        return cancelHead
     }
 
-    private func failBroken() -> Completion? {
+    /// Removes the head command, all of whose results have arrived, and returns its completion. Lock held.
+    private func finishHead() -> Completion? {
+        guard !pending.isEmpty else { return nil }
+        let finished = pending.removeFirst()
+        let wasPipelined = pipelined
+        if finished.cancelSent && finished.firstError?.sqlState != "57014" { poisoned = true }
+        if PQstatus(handle) != CONNECTION_OK { broken = true }
+        if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
+        guard var error = finished.firstError else {
+            return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
+        }
+        if let prepared = finished.prepared { forgetStatement(prepared) }
+        if error.sqlState == "57014" {
+            if wasPipelined && cancelRequested && finished.cancelReason == nil {
+                // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.
+                error.code = .connectionClosed
+                error.message = "the statement was stopped by a cancel request meant for another statement on its connection"
+                error.didNotRun = true
+            } else {
+                error.code = finished.cancelReason == .task ? .cancelled : .statementTimeout
+            }
+        }
+        return Completion(continuation: finished.continuation, result: .failure(error))
+    }
+
+    private func failBroken() -> [Completion] {
         broken = true
         let message = Self.errorMessage(handle)
         if !closed {
@@ -403,10 +575,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         return failPending(PGError(.connectionClosed, message: message))
     }
 
-    private func failPending(_ error: PGError) -> Completion? {
-        guard let finished = pending else { return nil }
-        pending = nil
-        return Completion(continuation: finished.continuation, result: .failure(error))
+    private func failPending(_ error: PGError) -> [Completion] {
+        defer { pending.removeAll() }
+        return pending.map { Completion(continuation: $0.continuation, result: .failure(error)) }
     }
 
     /// A continuation to resume once the lock is released.

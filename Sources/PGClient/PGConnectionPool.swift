@@ -27,6 +27,9 @@ public final class PGConnectionPool: Service, Sendable {
         /// Whether the task that fails waiters past their deadline runs (only while someone waits).
         var sweeping = false
         var isClosed = false
+        /// Connections that single statements share in pipeline mode, each with how many statements it carries.
+        /// They count as leased; the last statement to finish on one returns it.
+        var shared: [(connection: PGConnection, statements: Int)] = []
     }
 
     /// A snapshot of the pool's counters, for metrics.
@@ -68,8 +71,21 @@ public final class PGConnectionPool: Service, Sendable {
         }
     }
 
-    /// Runs one statement on a pooled connection.
+    /// Runs one statement on a pooled connection. With ``PGPoolConfiguration/pipelineDepth`` above 1 the
+    /// statement may share a connection with other tasks' single statements (each in its own transaction).
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
+        if configuration.pipelineDepth > 1, let shared = joinShared() {
+            do {
+                let rows = try await shared.pipelinedQuery(query, timeout: timeout)
+                leaveShared(shared)
+                return rows
+            } catch let error as PGError where error.didNotRun {
+                leaveShared(shared)  // nothing of it took effect: run it on a connection of its own
+            } catch {
+                leaveShared(shared)
+                throw error
+            }
+        }
         let connection = try await lease()
         do {
             let rows = try await connection.query(query, timeout: timeout)
@@ -91,6 +107,55 @@ public final class PGConnectionPool: Service, Sendable {
     /// or the task is cancelled.
     public func withTransaction<R>(_ body: (PGConnection) async throws -> R) async throws -> R {
         try await withConnection { connection in try await connection.withTransaction(body) }
+    }
+
+    /// A connection for one more pipelined statement, preferring (1) one that already carries statements and
+    /// is read by the caller's I/O thread, (2) an idle one read by that thread, (3) any carrying statements,
+    /// (4) any idle one. Nil when each is full or unusable and none is idle: the caller leases one of its own.
+    private func joinShared() -> PGConnection? {
+        let depth = configuration.pipelineDepth
+        let loop = PGIOLoop.current
+        return state.withLockedValue { state -> PGConnection? in
+            guard !state.isClosed else { return nil }
+            func sharedIndex(onLoop: Bool) -> Int? {
+                state.shared.indices.first { index in
+                    let (connection, statements) = state.shared[index]
+                    return statements < depth && (!onLoop || connection.loop === loop) && connection.isUsable
+                }
+            }
+            func idleIndex(onLoop: Bool) -> Int? {
+                state.idle.indices.last { index in
+                    let connection = state.idle[index]
+                    return (!onLoop || connection.loop === loop) && connection.isUsable
+                        && connection.lastUsed.duration(to: .now) <= configuration.healthCheckInterval
+                }
+            }
+            if loop != nil, let index = sharedIndex(onLoop: true) {
+                state.shared[index].statements += 1
+                return state.shared[index].connection
+            }
+            if loop == nil || idleIndex(onLoop: true) == nil, let index = sharedIndex(onLoop: false) {
+                state.shared[index].statements += 1
+                return state.shared[index].connection
+            }
+            guard let index = (loop == nil ? nil : idleIndex(onLoop: true)) ?? idleIndex(onLoop: false) else { return nil }
+            let connection = state.idle.remove(at: index)
+            state.leased += 1
+            state.shared.append((connection, 1))
+            return connection
+        }
+    }
+
+    /// Ends one pipelined statement's use of `connection`; the last one returns the connection to the pool.
+    private func leaveShared(_ connection: PGConnection) {
+        let drained = state.withLockedValue { state -> Bool in
+            guard let index = state.shared.firstIndex(where: { $0.connection === connection }) else { return false }
+            state.shared[index].statements -= 1
+            guard state.shared[index].statements == 0 else { return false }
+            state.shared.remove(at: index)
+            return true
+        }
+        if drained { release(connection) }
     }
 
     private enum Decision {

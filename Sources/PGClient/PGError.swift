@@ -63,6 +63,9 @@ public struct PGError: Error, Sendable, CustomStringConvertible, CustomDebugStri
     public var constraint: String?
     public var file: String
     public var line: Int
+    /// Nothing of the statement took effect (it was never sent, or a cancel meant for another statement rolled it
+    /// back), so the pool may send it again on another connection.
+    var didNotRun = false
 
     public init(
         _ code: Code, message: String, sqlState: String? = nil, column: String? = nil, constraint: String? = nil,

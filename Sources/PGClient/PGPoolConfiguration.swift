@@ -13,6 +13,10 @@ public struct PGPoolConfiguration: Sendable {
     public var healthCheckInterval: Duration = .seconds(30)
     /// A server-side limit for every statement (PostgreSQL's `statement_timeout`); nil keeps the server's.
     public var statementTimeout: Duration?
+    /// How many single statements (``PGConnectionPool/query(_:timeout:)``) may share one connection at once, in
+    /// libpq's pipeline mode, each with its own sync point and so its own transaction. Sharing spares the server
+    /// and the client a wake-up per statement; 1 or less gives every statement a connection of its own.
+    public var pipelineDepth: Int = 4
     /// How often the pool's `run()` closes idle connections, checks health and tops up to the minimum.
     public var maintenanceInterval: Duration = .seconds(1)
 

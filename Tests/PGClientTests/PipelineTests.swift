@@ -1,0 +1,212 @@
+import Foundation
+import PGClient
+import PGTestSupport
+import Testing
+
+/// Single statements sharing a connection in pipeline mode (`PGPoolConfiguration.pipelineDepth`): each gets its
+/// own answer, runs in its own transaction, and is cancelled or timed out without touching the others.
+@Suite(.enabled(if: TestDatabase.isConfigured)) struct PipelineTests {
+    let clock = ContinuousClock()
+
+    /// A pool of one connection whose statements may share it, four at a time.
+    private func withSharedConnection(
+        acquireTimeout: Duration = .seconds(5), _ body: (PGConnectionPool, PGConnectionConfiguration) async throws -> Void
+    ) async throws {
+        try await TestDatabase.withSchema(maxConnections: 1, configure: {
+            $0.pipelineDepth = 4
+            $0.acquireTimeout = acquireTimeout
+        }) { pool, configuration in
+            _ = try await pool.query("SELECT 1")  // the connection is open and idle
+            try await body(pool, configuration)
+        }
+    }
+
+    /// Waits (on a connection outside the pool) until a statement containing `marker` runs on the server.
+    private func waitUntilRunning(_ marker: String, configuration: PGConnectionConfiguration) async throws {
+        let observer = try await PGConnection.connect(configuration)
+        defer { observer.close() }
+        let running: PGQuery = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()"
+        for _ in 0..<250 {
+            let count = try await observer.query(running).first?.decode(Int.self, at: 0)
+            if count == 1 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("the statement never started")
+    }
+
+    @Test func statementsShareTheConnectionAndEachGetsItsOwnAnswer() async throws {
+        // Four 300 ms statements at once on the only connection. Had they not shared it, three would have waited
+        // for it longer than the 200 ms acquire timeout and failed with poolExhausted.
+        try await withSharedConnection(acquireTimeout: .milliseconds(200)) { pool, _ in
+            let answers = try await withThrowingTaskGroup(of: (Int, Int, Int32).self) { group in
+                for i in 0..<4 {
+                    group.addTask {
+                        let row = try #require(try await pool.query("SELECT \(i)::int8, pg_backend_pid() FROM pg_sleep(0.3)").first)
+                        let (value, pid) = try row.decode((Int, Int32).self)
+                        return (i, value, pid)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 4)
+            #expect(answers.allSatisfy { $0.0 == $0.1 })
+            #expect(Set(answers.map(\.2)).count == 1)
+            #expect(pool.statistics.open == 1)
+        }
+    }
+
+    @Test func manyStatementsFromManyTasksAllGetTheirOwnRows() async throws {
+        try await TestDatabase.withSchema(maxConnections: 2, configure: { $0.pipelineDepth = 8 }) { pool, _ in
+            _ = try await pool.query("CREATE TABLE items (id int8 PRIMARY KEY, name text NOT NULL)")
+            _ = try await pool.query("INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 500) n")
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var mismatches = 0
+                        for step in 0..<100 {
+                            let id = (task * 100 + step) % 500 + 1
+                            let name = try #require(try await pool.query("SELECT name FROM items WHERE id = \(id)").first).decode(String.self, at: 0)
+                            if name != "item \(id)" { mismatches += 1 }
+                        }
+                        return mismatches
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(mismatches == 0)
+            #expect(pool.statistics.open <= 2)
+        }
+    }
+
+    @Test func aFailingStatementTouchesNoOtherInThePipeline() async throws {
+        try await TestDatabase.withSchema(maxConnections: 1, configure: { $0.pipelineDepth = 8 }) { pool, _ in
+            _ = try await pool.query("CREATE TABLE t (v int)")
+            let outcomes = await withTaskGroup(of: (Int, PGError?).self) { group in
+                // The sleep holds the connection so that the others queue behind it in one pipeline.
+                group.addTask { ((try? await pool.query("SELECT pg_sleep(0.2)")) == nil ? -1 : -2, nil) }
+                for i in 0..<10 {
+                    group.addTask {
+                        do {
+                            _ = try await pool.query(i.isMultiple(of: 2) ? "INSERT INTO t VALUES (\(i))" : "SELECT 1 / 0")
+                            return (i, nil)
+                        } catch let error as PGError {
+                            return (i, error)
+                        } catch {
+                            return (i, PGError(.protocolViolation, message: "\(error)"))
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for (i, error) in outcomes where i >= 0 {
+                if i.isMultiple(of: 2) {
+                    #expect(error == nil, "insert \(i) failed")
+                } else {
+                    #expect(error?.sqlState == "22012", "statement \(i)")
+                }
+            }
+            let stored = try await pool.query("SELECT v FROM t ORDER BY v").map { try $0.decode(Int.self, at: 0) }
+            #expect(stored == [0, 2, 4, 6, 8])
+        }
+    }
+
+    @Test func aStatementThatCannotBePreparedFailsTheSameWayEveryTime() async throws {
+        try await withSharedConnection { pool, _ in
+            for _ in 0..<3 {
+                let error = try await #require(throws: PGError.self) { _ = try await pool.query("SELEC 1") }
+                #expect(error.code == .server)
+                #expect(error.sqlState == "42601")
+            }
+            #expect(try await pool.query("SELECT 5").first?.decode(Int.self, at: 0) == 5)
+        }
+    }
+
+    @Test func cancellingOneStatementLeavesTheOneBehindIt() async throws {
+        try await withSharedConnection { pool, configuration in
+            let marker = "pipeline-cancel-\(UUID().uuidString)"
+            let sleeper = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT pg_sleep(10) -- \(marker)")) }
+            try await waitUntilRunning(marker, configuration: configuration)
+            let behind = Task { try await pool.query("SELECT 7") }
+            try await Task.sleep(for: .milliseconds(50))
+            let began = clock.now
+            sleeper.cancel()
+            let error = try await #require(throws: PGError.self) { _ = try await sleeper.value }
+            #expect(error.code == .cancelled)
+            let seven = try await behind.value.first?.decode(Int.self, at: 0)
+            #expect(seven == 7)
+            #expect(began.duration(to: clock.now) < .seconds(4))
+        }
+    }
+
+    @Test func aStatementCancelledWhileQueuedIsStoppedWhenItsTurnComes() async throws {
+        try await withSharedConnection { pool, configuration in
+            let marker = "pipeline-first-\(UUID().uuidString)"
+            let first = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT 11 FROM pg_sleep(0.5) -- \(marker)")) }
+            try await waitUntilRunning(marker, configuration: configuration)
+            let began = clock.now
+            let queued = Task { try await pool.query("SELECT pg_sleep(10)") }
+            try await Task.sleep(for: .milliseconds(50))
+            queued.cancel()
+            // The cancel waits for the statement's turn, so the one running is not the one stopped.
+            let eleven = try await first.value.first?.decode(Int.self, at: 0)
+            #expect(eleven == 11)
+            let error = try await #require(throws: PGError.self) { _ = try await queued.value }
+            #expect(error.code == .cancelled)
+            #expect(began.duration(to: clock.now) < .seconds(4))
+            #expect(try await pool.query("SELECT 3").first?.decode(Int.self, at: 0) == 3)
+        }
+    }
+
+    @Test func aTimeoutStopsOnlyItsOwnStatement() async throws {
+        try await withSharedConnection { pool, _ in
+            let began = clock.now
+            let slow = Task { try await pool.query("SELECT pg_sleep(10)", timeout: .milliseconds(300)) }
+            try await Task.sleep(for: .milliseconds(50))
+            let quick = Task { try await pool.query("SELECT 9") }
+            let error = try await #require(throws: PGError.self) { _ = try await slow.value }
+            #expect(error.code == .statementTimeout)
+            let nine = try await quick.value.first?.decode(Int.self, at: 0)
+            #expect(nine == 9)
+            #expect(began.duration(to: clock.now) < .seconds(4))
+        }
+    }
+
+    @Test func statementsInFlightFailClearlyWhenTheBackendDiesAndThePoolGoesOn() async throws {
+        try await withSharedConnection { pool, configuration in
+            let marker = "pipeline-doomed-\(UUID().uuidString)"
+            let doomed = (0..<3).map { i in
+                Task { try await pool.query(PGQuery(unsafeSQL: "SELECT pg_sleep(10) -- \(marker) \(i)")) }
+            }
+            try await waitUntilRunning(marker, configuration: configuration)
+            try await Task.sleep(for: .milliseconds(50))
+            let admin = try await PGConnection.connect(configuration)
+            defer { admin.close() }
+            _ = try await admin.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND pid <> pg_backend_pid()")
+            for task in doomed {
+                let error = try await #require(throws: PGError.self) { _ = try await task.value }
+                #expect(error.code == .connectionClosed || error.sqlState == "57P01")
+            }
+            #expect(try await pool.query("SELECT 4").first?.decode(Int.self, at: 0) == 4)
+        }
+    }
+
+    @Test func aSharedConnectionServesTransactionsAgainAfterwards() async throws {
+        try await withSharedConnection { pool, _ in
+            _ = try await pool.query("CREATE TABLE t (v int)")
+            async let a = pool.query("INSERT INTO t VALUES (1)")
+            async let b = pool.query("INSERT INTO t VALUES (2)")
+            _ = try await (a, b)
+            struct Rollback: Error {}
+            await #expect(throws: Rollback.self) {
+                try await pool.withTransaction { connection in
+                    _ = try await connection.query("INSERT INTO t VALUES (3)")
+                    throw Rollback()
+                }
+            }
+            try await pool.withTransaction { connection in _ = try await connection.query("INSERT INTO t VALUES (4)") }
+            let stored = try await pool.query("SELECT v FROM t ORDER BY v").map { try $0.decode(Int.self, at: 0) }
+            #expect(stored == [1, 2, 4])
+        }
+    }
+}

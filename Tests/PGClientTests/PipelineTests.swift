@@ -140,14 +140,22 @@ import Testing
 
     @Test func aStatementCancelledWhileQueuedIsStoppedWhenItsTurnComes() async throws {
         try await withSharedConnection { pool, configuration in
+            // The first statement waits for a lock the test holds, so it is still running when the one queued
+            // behind it is cancelled, however slow the machine.
+            let key = Int64.random(in: 1...Int64.max)
+            let holder = try await PGConnection.connect(configuration)
+            defer { holder.close() }
+            _ = try await holder.query("SELECT pg_advisory_lock(\(key))")
             let marker = "pipeline-first-\(UUID().uuidString)"
-            let first = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT 11 FROM pg_sleep(0.5) -- \(marker)")) }
+            let first = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT 11 FROM pg_advisory_xact_lock(\(key)) -- \(marker)")) }
             try await waitUntilRunning(marker, configuration: configuration)
             let began = clock.now
             let queued = Task { try await pool.query("SELECT pg_sleep(10)") }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(100))
             queued.cancel()
-            // The cancel waits for the statement's turn, so the one running is not the one stopped.
+            try await Task.sleep(for: .milliseconds(100))
+            _ = try await holder.query("SELECT pg_advisory_unlock(\(key))")
+            // The cancel waited for the statement's turn, so the one that was running was not the one stopped.
             let eleven = try await first.value.first?.decode(Int.self, at: 0)
             #expect(eleven == 11)
             let error = try await #require(throws: PGError.self) { _ = try await queued.value }

@@ -134,11 +134,12 @@ public final class PGConnectionPool: Service, Sendable {
                 state.shared[index].statements += 1
                 return state.shared[index].connection
             }
-            if loop == nil || idleIndex(onLoop: true) == nil, let index = sharedIndex(onLoop: false) {
+            let idleOnLoop = loop == nil ? nil : idleIndex(onLoop: true)
+            if idleOnLoop == nil, let index = sharedIndex(onLoop: false) {
                 state.shared[index].statements += 1
                 return state.shared[index].connection
             }
-            guard let index = (loop == nil ? nil : idleIndex(onLoop: true)) ?? idleIndex(onLoop: false) else { return nil }
+            guard let index = idleOnLoop ?? idleIndex(onLoop: false) else { return nil }
             let connection = state.idle.remove(at: index)
             state.leased += 1
             state.shared.append((connection, 1))

@@ -20,6 +20,13 @@ struct DaemonSettings: Sendable {
     var cacheSize: Int?
     static let defaultCacheSize = 10_000
     static let cacheSizes = 0...10_000_000
+    /// The most database connections this replica opens (`RESOLVERD_DB_POOL_SIZE`).
+    var poolSize: Int
+    static let defaultPoolSize = 16
+    /// How many single statements may share one database connection (`RESOLVERD_DB_PIPELINE_DEPTH`); 1 gives each
+    /// statement a connection of its own.
+    var pipelineDepth: Int
+    static let defaultPipelineDepth = 4
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
     var configFile: String?
 
@@ -61,9 +68,21 @@ struct DaemonSettings: Sendable {
         } else {
             cacheSize = nil
         }
+        poolSize = try Self.integer(value("RESOLVERD_DB_POOL_SIZE"), in: 2...1000, setting: "RESOLVERD_DB_POOL_SIZE") ?? Self.defaultPoolSize
+        pipelineDepth = try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
+            ?? Self.defaultPipelineDepth
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }
+    }
+
+    /// A whole number within `range`, or nil when the variable is unset.
+    private static func integer(_ text: String?, in range: ClosedRange<Int>, setting: String) throws -> Int? {
+        guard let text else { return nil }
+        guard let number = Int(text), range.contains(number) else {
+            throw SettingsError(setting: setting, reason: "'\(text)' is not a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
     }
 
     /// The connectors API's settings: the config file (when there is one) read and checked.

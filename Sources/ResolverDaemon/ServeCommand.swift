@@ -69,7 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         var poolConfiguration = PGPoolConfiguration(connection: connection)
         poolConfiguration.minConnections = 2
-        poolConfiguration.maxConnections = 16
+        poolConfiguration.maxConnections = settings.poolSize
+        poolConfiguration.pipelineDepth = settings.pipelineDepth
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
         var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize ?? connectorsSettings.cacheSize ?? DaemonSettings.defaultCacheSize,
             connectorsSettings: connectorsSettings)

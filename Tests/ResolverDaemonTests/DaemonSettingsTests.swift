@@ -13,6 +13,24 @@ import Testing
         return try ConfigFile.load(path: path)
     }
 
+    @Test func theDatabasePoolSizeAndPipelineDepthHaveDefaultsAndLimits() throws {
+        var environment = base
+        let defaults = try DaemonSettings(environment: environment)
+        #expect(defaults.poolSize == 16 && defaults.pipelineDepth == 4)
+        environment["RESOLVERD_DB_POOL_SIZE"] = "40"
+        environment["RESOLVERD_DB_PIPELINE_DEPTH"] = "1"
+        let set = try DaemonSettings(environment: environment)
+        #expect(set.poolSize == 40 && set.pipelineDepth == 1)
+        for (name, bad) in [("RESOLVERD_DB_POOL_SIZE", "1"), ("RESOLVERD_DB_POOL_SIZE", "many"), ("RESOLVERD_DB_PIPELINE_DEPTH", "0"),
+                            ("RESOLVERD_DB_PIPELINE_DEPTH", "65")] {
+            var wrong = base
+            wrong[name] = bad
+            let error = #expect(throws: SettingsError.self) { try DaemonSettings(environment: wrong) }
+            #expect(error?.setting == name)
+            #expect(error.map { "\($0)" }?.contains("'\(bad)'") == true)
+        }
+    }
+
     @Test func theCacheSizeComesFromTheEnvironmentThenTheConfigFile() throws {
         let listen = ListenAddress(host: "127.0.0.1", port: 8080)
         let fromFile = try ConnectorsSettings(file: try configFile(#"{"cache_size": 250000}"#), listen: listen)

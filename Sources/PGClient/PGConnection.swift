@@ -31,8 +31,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         var cancelSent = false
         /// The command starts a COPY FROM STDIN: its `PGRES_COPY_IN` result ends the wait.
         var acceptsCopyIn = false
-        /// Pipeline mode: the statement this command prepared on the way, forgotten again if the command fails.
+        /// Pipeline mode: the statement this command prepares on the way. Its first result answers the
+        /// preparation; if that is an error, the statement is forgotten again.
         var prepared: (sql: String, name: String)?
+        var preparationAnswered = false
+        var preparationFailed = false
     }
 
     private let handle: OpaquePointer
@@ -531,7 +534,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                 }
                 continue
             }
-            if let error = result.error() {
+            let error = result.error()
+            if head.prepared != nil && !head.preparationAnswered {
+                pending[0].preparationAnswered = true
+                pending[0].preparationFailed = error != nil
+            }
+            if let error {
                 if head.firstError == nil { pending[0].firstError = error }
             } else {
                 pending[0].lastResult = result
@@ -551,7 +559,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         guard var error = finished.firstError else {
             return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
         }
-        if let prepared = finished.prepared { forgetStatement(prepared) }
+        // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
+        if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered { forgetStatement(prepared) }
         if error.sqlState == "57014" {
             if wasPipelined && cancelRequested && finished.cancelReason == nil {
                 // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.

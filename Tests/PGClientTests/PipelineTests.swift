@@ -121,6 +121,19 @@ import Testing
         }
     }
 
+    @Test func aStatementThatFailsWhenItRunsStaysPrepared() async throws {
+        try await withSharedConnection { pool, _ in
+            // Prepared on its first use, which fails only when it runs: the server keeps the statement, and the
+            // next uses reuse it rather than preparing another copy each time.
+            for _ in 0..<5 {
+                let error = try await #require(throws: PGError.self) { _ = try await pool.query("SELECT 1 / \(0)") }
+                #expect(error.sqlState == "22012")
+            }
+            let copies = try await pool.query("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT 1 / %'")
+            #expect(try copies.first?.decode(Int.self, at: 0) == 1)
+        }
+    }
+
     @Test func cancellingOneStatementLeavesTheOneBehindIt() async throws {
         try await withSharedConnection { pool, configuration in
             let marker = "pipeline-cancel-\(UUID().uuidString)"

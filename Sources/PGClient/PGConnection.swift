@@ -51,8 +51,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private let generations = Atomic<UInt64>(0)
     /// In libpq's pipeline mode: entered for the first pipelined statement, left when the last is answered.
     private var pipelined = false
-    /// A cancel request was sent on this connection; a statement that did not ask for one may receive it.
-    private var cancelRequested = false
+    /// Cancel requests sent on this connection that no statement has received yet: while there are any, a
+    /// statement that did not ask for one may receive it.
+    private var cancelsInFlight = 0
     private var broken = false
     private var closed = false
     /// A cancel request may still reach the server after the statement it was meant for: never reuse.
@@ -434,7 +435,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private func markHeadCancelSent() -> Bool {
         guard let head = pending.first, head.cancelReason != nil, !head.cancelSent else { return false }
         pending[0].cancelSent = true
-        cancelRequested = true
+        cancelsInFlight += 1
         return true
     }
 
@@ -553,7 +554,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         guard !pending.isEmpty else { return nil }
         let finished = pending.removeFirst()
         let wasPipelined = pipelined
-        if finished.cancelSent && finished.firstError?.sqlState != "57014" { poisoned = true }
+        let cancelled = finished.firstError?.sqlState == "57014"
+        if finished.cancelSent {
+            // Received by its statement, or still on its way to whichever statement runs when it arrives.
+            if cancelled { cancelsInFlight = max(0, cancelsInFlight - 1) } else { poisoned = true }
+        }
         if PQstatus(handle) != CONNECTION_OK { broken = true }
         if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
         guard var error = finished.firstError else {
@@ -562,8 +567,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
         if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered { forgetStatement(prepared) }
         if error.sqlState == "57014" {
-            if wasPipelined && cancelRequested && finished.cancelReason == nil {
+            if wasPipelined && !finished.cancelSent && finished.cancelReason == nil && cancelsInFlight > 0 {
                 // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.
+                cancelsInFlight -= 1
                 error.code = .connectionClosed
                 error.message = "the statement was stopped by a cancel request meant for another statement on its connection"
                 error.didNotRun = true

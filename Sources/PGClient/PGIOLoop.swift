@@ -15,7 +15,7 @@ protocol PGIOSource: AnyObject, Sendable {
 /// `epoll_ctl` call: a query is sent from the caller's thread and its answer is read here. Write interest is
 /// added only while libpq has unsent data.
 ///
-/// The loop is also a `TaskExecutor`. A task that prefers it (`withTaskExecutorPreference(pool.executor)`)
+/// The loop is also a `TaskExecutor`. A task that prefers it (`withTaskExecutorPreference(pool.executors[i])`)
 /// runs on this thread: its query is sent, its answer read and its code resumed without waking another
 /// thread, the way pgbench multiplexes connections on one thread. Such tasks must not block.
 public final class PGIOLoop: TaskExecutor, @unchecked Sendable {

@@ -25,7 +25,10 @@ import Testing
     private func waitUntilRunning(_ marker: String, configuration: PGConnectionConfiguration) async throws {
         let observer = try await PGConnection.connect(configuration)
         defer { observer.close() }
-        let running: PGQuery = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()"
+        let running: PGQuery = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE query LIKE \("%" + marker + "%") AND state = 'active' AND pid <> pg_backend_pid()
+            """
         for _ in 0..<250 {
             let count = try await observer.query(running).first?.decode(Int.self, at: 0)
             if count == 1 { return }

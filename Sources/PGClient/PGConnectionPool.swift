@@ -38,6 +38,19 @@ public final class PGConnectionPool: Service, Sendable {
         public var idle: Int
         public var inUse: Int
         public var waiting: Int
+        /// Connections in use shared by single statements (pipeline mode), counted in `inUse` too.
+        public var shared: Int = 0
+        /// Statements in flight on those shared connections.
+        public var pipelined: Int = 0
+
+        public init(open: Int, idle: Int, inUse: Int, waiting: Int, shared: Int = 0, pipelined: Int = 0) {
+            self.open = open
+            self.idle = idle
+            self.inUse = inUse
+            self.waiting = waiting
+            self.shared = shared
+            self.pipelined = pipelined
+        }
     }
 
     public init(configuration: PGPoolConfiguration, logger: Logger = Logger(label: "resolverd.pg")) {
@@ -53,7 +66,11 @@ public final class PGConnectionPool: Service, Sendable {
     public var executors: [any TaskExecutor] { PGIOLoop.all }
 
     public var statistics: Statistics {
-        state.withLockedValue { Statistics(open: $0.total, idle: $0.idle.count, inUse: $0.leased, waiting: $0.waiters.count) }
+        state.withLockedValue { state in
+            Statistics(
+                open: state.total, idle: state.idle.count, inUse: state.leased, waiting: state.waiters.count, shared: state.shared.count,
+                pipelined: state.shared.reduce(0) { $0 + $1.statements })
+        }
     }
 
     // MARK: Leasing

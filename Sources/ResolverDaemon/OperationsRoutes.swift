@@ -46,8 +46,7 @@ struct OperationsRoutes: Sendable {
     }
 
     func metrics() async -> Response {
-        let pool = runtime.pool.statistics
-        runtime.metrics.recordPool(open: pool.open, idle: pool.idle, inUse: pool.inUse, waiting: pool.waiting)
+        runtime.metrics.recordPool(runtime.pool.statistics)
         if let counts = try? await runtime.store.countByStatus() {
             runtime.metrics.recordConnectors(byStatus: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
         }

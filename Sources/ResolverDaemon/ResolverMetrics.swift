@@ -1,4 +1,5 @@
 import Foundation
+import PGClient
 import Prometheus
 
 /// The daemon's Prometheus metrics, in a registry of its own (so tests can build several daemons).
@@ -9,6 +10,8 @@ final class ResolverMetrics: Sendable {
     private let poolIdle: Gauge
     private let poolWaiting: Gauge
     private let poolOpen: Gauge
+    private let poolShared: Gauge
+    private let poolPipelined: Gauge
     private let refreshDuration: DurationHistogram
     private let refreshDue: Gauge
     private let refreshLag: Gauge
@@ -30,6 +33,10 @@ final class ResolverMetrics: Sendable {
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
         poolOpen = registry.makeGauge(descriptor: Self.pool, labels: [("state", "open")])
+        poolShared = registry.makeGauge(
+            descriptor: Self.name("db_pool_shared", unit: "connections", help: "Pool connections in use shared by single statements (pipeline mode)"))
+        poolPipelined = registry.makeGauge(
+            descriptor: Self.name("db_pool_pipelined", unit: "statements", help: "Statements in flight on shared pool connections"))
         refreshDuration = registry.makeDurationHistogram(
             descriptor: Self.name("refresh_duration", unit: "seconds", help: "Time of one refresh, provider call and write"),
             buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
@@ -76,11 +83,13 @@ final class ResolverMetrics: Sendable {
         refreshLeases.set(Double(leases))
     }
 
-    func recordPool(open: Int, idle: Int, inUse: Int, waiting: Int) {
-        poolOpen.set(Double(open))
-        poolIdle.set(Double(idle))
-        poolInUse.set(Double(inUse))
-        poolWaiting.set(Double(waiting))
+    func recordPool(_ pool: PGConnectionPool.Statistics) {
+        poolOpen.set(Double(pool.open))
+        poolIdle.set(Double(pool.idle))
+        poolInUse.set(Double(pool.inUse))
+        poolWaiting.set(Double(pool.waiting))
+        poolShared.set(Double(pool.shared))
+        poolPipelined.set(Double(pool.pipelined))
     }
 
     func recordConnectors(byStatus counts: [String: Int]) {

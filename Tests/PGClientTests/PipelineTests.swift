@@ -167,7 +167,10 @@ import Testing
             try await waitUntilRunning(marker, configuration: configuration)
             let began = clock.now
             let queued = Task { try await pool.query("SELECT pg_sleep(10)") }
-            try await Task.sleep(for: .milliseconds(100))
+            for _ in 0..<250 where pool.statistics.pipelined < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(50))
+            // Both statements are on the pool's one connection, which they share.
+            #expect(pool.statistics.shared == 1 && pool.statistics.pipelined == 2 && pool.statistics.inUse == 1)
             queued.cancel()
             try await Task.sleep(for: .milliseconds(100))
             _ = try await holder.query("SELECT pg_advisory_unlock(\(key))")
@@ -178,6 +181,7 @@ import Testing
             #expect(error.code == .cancelled)
             #expect(began.duration(to: clock.now) < .seconds(4))
             #expect(try await pool.query("SELECT 3").first?.decode(Int.self, at: 0) == 3)
+            #expect(pool.statistics.shared == 0 && pool.statistics.pipelined == 0 && pool.statistics.idle == 1)
         }
     }
 

@@ -28,7 +28,8 @@ import Testing
                 #expect(metrics.status == .ok)
                 for line in [#"resolverd_resolves_total{outcome="ok"} 1"#, #"resolverd_connectors_count{status="connected"} 1"#,
                              #"resolverd_resolve_cache_total{result="miss"} 1"#, #"resolverd_resolve_cache_total{result="hit"} 0"#,
-                             "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#] {
+                             "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#,
+                             "resolverd_db_pool_shared_connections", "resolverd_db_pool_pipelined_statements"] {
                     #expect(metrics.text.contains(line), "\(line)")
                 }
             }
@@ -60,7 +61,7 @@ import Testing
         metrics.recordCacheLookup(hit: true)
         metrics.recordRefresh(provider: "gmail", outcome: "refreshed", duration: .milliseconds(30))
         metrics.recordRefreshBacklog(due: 0, lag: 0, leases: 0)
-        metrics.recordPool(open: 2, idle: 2, inUse: 0, waiting: 0)
+        metrics.recordPool(PGConnectionPool.Statistics(open: 2, idle: 1, inUse: 1, waiting: 0, shared: 1, pipelined: 3))
         metrics.recordConnectors(byStatus: ["connected": 1])
         let exported = String(decoding: metrics.render(), as: UTF8.self)
         for name in names {

@@ -194,11 +194,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
         let bindings = query.bindings
-        if let name = statements[query.sql]?.first(where: { $0.types.elementsEqual(bindings.parameters.lazy.map(\.type)) })?.name {
+        if let name = preparedName(of: query) {
             return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
         }
         let types = bindings.types
-        guard statementCount < Self.statementCacheLimit else {
+        guard let name = newStatementName() else {
             let result = try await roundTrip(timeout: timeout) { handle in
                 bindings.withUnsafeParameters { count, values, lengths, formats in
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -206,13 +206,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
             return PGRows(try result.unwrap())
         }
-        nextStatementID += 1
-        let name = "resolverd_\(nextStatementID)"
         _ = try await roundTrip(timeout: timeout) { handle in
             PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
         }
-        statements[query.sql, default: []].append((types, name))
-        statementCount += 1
+        remember((query.sql, name), types: types)
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
     }
 
@@ -355,34 +352,26 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// Queues one statement and its sync point in the pipeline, preparing it first if this connection has not
     /// (lock held).
     private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer) -> PGError? {
-        guard !poisoned else {
-            var error = PGError(.connectionClosed, message: "the connection is being retired")
+        func notRun(_ error: PGError) -> PGError {
+            var error = error
             error.didNotRun = true
             return error
         }
+        guard !poisoned else { return notRun(PGError(.connectionClosed, message: "the connection is being retired")) }
         if !pipelined {
-            guard PQenterPipelineMode(handle) == 1 else {
-                var error = markBrokenIfNeeded(Self.errorMessage(handle))
-                error.didNotRun = true
-                return error
-            }
+            guard PQenterPipelineMode(handle) == 1 else { return notRun(markBrokenIfNeeded(Self.errorMessage(handle))) }
             pipelined = true
         }
         let bindings = query.bindings
-        var name = statements[query.sql]?.first(where: { $0.types.elementsEqual(bindings.parameters.lazy.map(\.type)) })?.name
+        var name = preparedName(of: query)
         var prepared: (sql: String, name: String)?
-        if name == nil && statementCount < Self.statementCacheLimit {
-            nextStatementID += 1
-            let newName = "resolverd_\(nextStatementID)"
+        if name == nil, let newName = newStatementName() {
             let types = bindings.types
             guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
-                var error = markBrokenIfNeeded(Self.errorMessage(handle))
-                error.didNotRun = true
-                return error
+                return notRun(markBrokenIfNeeded(Self.errorMessage(handle)))
             }
-            statements[query.sql, default: []].append((types, newName))
-            statementCount += 1
             prepared = (query.sql, newName)
+            remember((query.sql, newName), types: types)
             name = newName
         }
         let sent = bindings.withUnsafeParameters { count, values, lengths, formats in
@@ -397,6 +386,23 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
         return nil
+    }
+
+    /// The name `query`'s SQL was prepared under on this connection for its parameter types, if it was.
+    private func preparedName(of query: PGQuery) -> String? {
+        statements[query.sql]?.first(where: { $0.types.elementsEqual(query.bindings.parameters.lazy.map(\.type)) })?.name
+    }
+
+    /// A name for a statement about to be prepared; nil once the cache holds its limit (the statement then runs unnamed).
+    private func newStatementName() -> String? {
+        guard statementCount < Self.statementCacheLimit else { return nil }
+        nextStatementID += 1
+        return "resolverd_\(nextStatementID)"
+    }
+
+    private func remember(_ statement: (sql: String, name: String), types: [UInt32]) {
+        statements[statement.sql, default: []].append((types, statement.name))
+        statementCount += 1
     }
 
     /// Drops a statement from the cache after its preparation failed (lock held).
@@ -566,7 +572,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
         if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered { forgetStatement(prepared) }
-        if error.sqlState == "57014" {
+        if cancelled {
             if wasPipelined && !finished.cancelSent && finished.cancelReason == nil && cancelsInFlight > 0 {
                 // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.
                 cancelsInFlight -= 1

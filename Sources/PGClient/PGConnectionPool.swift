@@ -39,9 +39,9 @@ public final class PGConnectionPool: Service, Sendable {
         public var inUse: Int
         public var waiting: Int
         /// Connections in use shared by single statements (pipeline mode), counted in `inUse` too.
-        public var shared: Int = 0
+        public var shared: Int
         /// Statements in flight on those shared connections.
-        public var pipelined: Int = 0
+        public var pipelined: Int
 
         public init(open: Int, idle: Int, inUse: Int, waiting: Int, shared: Int = 0, pipelined: Int = 0) {
             self.open = open

@@ -60,14 +60,7 @@ struct DaemonSettings: Sendable {
         case "true", "1", "yes": migrateOnStart = true
         case let other?: throw SettingsError(setting: "RESOLVERD_MIGRATE_ON_START", reason: "'\(other)' is not true or false")
         }
-        if let cache = value("RESOLVERD_CACHE_SIZE") {
-            guard let cacheSize = Int(cache), Self.cacheSizes.contains(cacheSize) else {
-                throw SettingsError(setting: "RESOLVERD_CACHE_SIZE", reason: "'\(cache)' is not a number from 0 to 10000000")
-            }
-            self.cacheSize = cacheSize
-        } else {
-            cacheSize = nil
-        }
+        cacheSize = try Self.integer(value("RESOLVERD_CACHE_SIZE"), in: Self.cacheSizes, setting: "RESOLVERD_CACHE_SIZE")
         poolSize = try Self.integer(value("RESOLVERD_DB_POOL_SIZE"), in: 2...1000, setting: "RESOLVERD_DB_POOL_SIZE") ?? Self.defaultPoolSize
         pipelineDepth = try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
             ?? Self.defaultPipelineDepth

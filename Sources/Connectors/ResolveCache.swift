@@ -9,13 +9,17 @@ import Synchronization
 /// never leaves a stale entry. An entry is never served once its token is within the caller's
 /// `min_valid_seconds` of expiry.
 ///
-/// Answers are bytes, kept back to back in 1 MiB chunks rather than one allocation each: with 100k answers of
-/// a few hundred bytes this halves the memory an array per answer costs (allocator headers and fragmentation
-/// included). Space freed by invalidation is reclaimed when a chunk empties, and by compaction once more than
-/// half of what the chunks hold is dead.
+/// Memory is what bounds a large cache, so it is laid out by hand:
+/// - Each key's bytes (provider, a 0xFF byte, which UTF-8 never contains, then the user id) and its answer sit
+///   back to back in 1 MiB chunks, not in an allocation each. Space freed by invalidation is reclaimed when a
+///   chunk empties, and by compaction once more than half of what the chunks hold is dead.
+/// - Entries (where the bytes are, the key's hash, the expiry) are 32 bytes each, in one dense array.
+/// - An open-addressing table of 4-byte entry numbers, at most half full, finds an entry by its key's hash.
+///   With 100k answers of about 280 bytes this costs about 3.5 MB besides the answers, where a dictionary
+///   from keys to slots plus the array of keys random eviction needs cost about 20 MB.
 ///
-/// A full cache makes room by evicting an entry chosen at random, in constant time: every key also sits in an
-/// array, and its slot knows where.
+/// A full cache makes room by evicting an entry chosen at random, in constant time: the last entry moves into
+/// the evicted one's place in the array, and the table's number for it follows.
 public final class ResolveCache: Sendable {
     public struct Key: Hashable, Sendable {
         public var userID: String
@@ -26,14 +30,15 @@ public final class ResolveCache: Sendable {
         }
     }
 
-    /// Where an answer lives: chunk, offset and length, and its token's expiry (seconds since 1970; NaN: never).
-    private struct Slot {
+    /// Where an entry's key and answer bytes live (chunk, offset of the key, lengths), its key's hash and its
+    /// token's expiry (seconds since 1970; NaN: never).
+    private struct Entry {
+        var expiresAt: Double
         var chunk: UInt32
         var offset: UInt32
-        var length: UInt32
-        var expiresAt: Double
-        /// The key's place in `State.keys`.
-        var position: UInt32
+        var keyLength: UInt32
+        var valueLength: UInt32
+        var hash: UInt32
     }
 
     private struct Chunk {
@@ -42,9 +47,10 @@ public final class ResolveCache: Sendable {
     }
 
     private struct State {
-        var entries: [Key: Slot] = [:]
-        /// Every key of `entries`, in no order: what random eviction draws from.
-        var keys: [Key] = []
+        var entries: [Entry] = []
+        /// Entry numbers by hash, linear probing; `empty` where there is none. Its size is a power of two, at
+        /// least twice the number of entries; empty until the first insert.
+        var table: [Int32] = []
         var chunks: [Chunk] = []
         /// Chunks emptied by invalidation, ready for reuse.
         var free: [Int] = []
@@ -54,7 +60,12 @@ public final class ResolveCache: Sendable {
         var heldBytes = 0
         var epoch: UInt64 = 0
         var listening = false
+
+        var mask: Int { table.count - 1 }
     }
+
+    private static let empty: Int32 = -1
+    private static let separator: UInt8 = 0xFF
 
     /// The usual chunk size; a larger answer gets a chunk of its own.
     public static let chunkSize = 1 << 20
@@ -64,7 +75,8 @@ public final class ResolveCache: Sendable {
     private let state = Mutex(State())
 
     public init(capacity: Int) {
-        self.capacity = max(0, capacity)
+        // Entry numbers are 31-bit; the daemon's own limit is far below.
+        self.capacity = min(max(0, capacity), Int(Int32.max) / 2)
     }
 
     /// A token taken before reading the database; ``insert(_:for:expiresAt:epoch:)`` keeps the answer only if
@@ -82,11 +94,16 @@ public final class ResolveCache: Sendable {
         for key: Key, minValidSeconds: Int, now: Date, _ body: (UnsafeRawBufferPointer) throws -> Result
     ) rethrows -> Result? {
         guard capacity > 0 else { return nil }
-        return try state.withLock { state -> Result? in
-            guard state.listening, let slot = state.entries[key] else { return nil }
-            if !slot.expiresAt.isNaN, slot.expiresAt - now.timeIntervalSince1970 < Double(minValidSeconds) { return nil }
-            return try state.chunks[Int(slot.chunk)].bytes.withUnsafeBytes { chunk in
-                try body(UnsafeRawBufferPointer(rebasing: chunk[Int(slot.offset)..<Int(slot.offset + slot.length)]))
+        return try Self.withBytes(of: key) { provider, user in
+            let hash = Self.hash(provider, user)
+            return try state.withLock { state -> Result? in
+                guard state.listening, let (_, index) = Self.find(provider, user, hash: hash, in: state) else { return nil }
+                let entry = state.entries[index]
+                if !entry.expiresAt.isNaN, entry.expiresAt - now.timeIntervalSince1970 < Double(minValidSeconds) { return nil }
+                return try state.chunks[Int(entry.chunk)].bytes.withUnsafeBytes { chunk in
+                    let start = Int(entry.offset + entry.keyLength)
+                    return try body(UnsafeRawBufferPointer(rebasing: chunk[start..<start + Int(entry.valueLength)]))
+                }
             }
         }
     }
@@ -97,40 +114,47 @@ public final class ResolveCache: Sendable {
     }
 
     public func insert(_ value: some Collection<UInt8>, for key: Key, expiresAt: Date?, epoch: UInt64) {
-        guard capacity > 0, value.count <= UInt32.max else { return }
-        state.withLock { state in
-            guard state.listening, state.epoch == epoch else { return }
-            Self.remove(key, from: &state)
-            if state.entries.count >= capacity, let victim = state.keys.randomElement() {
-                Self.remove(victim, from: &state)
+        guard capacity > 0 else { return }
+        Self.withBytes(of: key) { provider, user in
+            let keyLength = provider.count + 1 + user.count
+            guard keyLength + value.count <= UInt32.max else { return }
+            let hash = Self.hash(provider, user)
+            state.withLock { state in
+                guard state.listening, state.epoch == epoch else { return }
+                if let (slot, index) = Self.find(provider, user, hash: hash, in: state) {
+                    Self.remove(index, at: slot, from: &state)
+                }
+                if state.entries.count >= capacity {
+                    Self.remove(Int.random(in: 0..<state.entries.count), from: &state)
+                }
+                if 2 * (state.entries.count + 1) > state.table.count { Self.growTable(&state) }
+                let (chunk, offset) = Self.reserve(keyLength + value.count, in: &state)
+                state.chunks[chunk].bytes.append(contentsOf: provider)
+                state.chunks[chunk].bytes.append(Self.separator)
+                state.chunks[chunk].bytes.append(contentsOf: user)
+                state.chunks[chunk].bytes.append(contentsOf: value)
+                state.chunks[chunk].live += keyLength + value.count
+                state.liveBytes += keyLength + value.count
+                var slot = Int(hash) & state.mask
+                while state.table[slot] != Self.empty { slot = (slot + 1) & state.mask }
+                state.table[slot] = Int32(state.entries.count)
+                state.entries.append(Entry(
+                    expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan, chunk: UInt32(chunk), offset: UInt32(offset),
+                    keyLength: UInt32(keyLength), valueLength: UInt32(value.count), hash: hash))
             }
-            let (chunk, offset) = Self.reserve(value.count, in: &state)
-            state.chunks[chunk].bytes.append(contentsOf: value)
-            state.chunks[chunk].live += value.count
-            state.liveBytes += value.count
-            state.entries[key] = Slot(
-                chunk: UInt32(chunk), offset: UInt32(offset), length: UInt32(value.count),
-                expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan, position: UInt32(state.keys.count))
-            state.keys.append(key)
         }
-    }
-
-    /// Drops `key`'s entry, if any: the last key takes its place in `keys`, and its bytes are released.
-    private static func remove(_ key: Key, from state: inout State) {
-        guard let slot = state.entries.removeValue(forKey: key) else { return }
-        let last = state.keys.removeLast()
-        if Int(slot.position) < state.keys.count {
-            state.keys[Int(slot.position)] = last
-            state.entries[last]?.position = slot.position
-        }
-        release(slot, in: &state)
     }
 
     /// Forgets one key (a change announced for it).
     public func invalidate(_ key: Key) {
-        state.withLock { state in
-            state.epoch &+= 1
-            Self.remove(key, from: &state)
+        Self.withBytes(of: key) { provider, user in
+            let hash = Self.hash(provider, user)
+            state.withLock { state in
+                state.epoch &+= 1
+                if let (slot, index) = Self.find(provider, user, hash: hash, in: state) {
+                    Self.remove(index, at: slot, from: &state)
+                }
+            }
         }
     }
 
@@ -143,6 +167,105 @@ public final class ResolveCache: Sendable {
             state.listening = listening
         }
     }
+
+    // MARK: Keys
+
+    /// Calls `body` with the key's provider and user id as UTF-8, without copying native strings.
+    private static func withBytes<Result>(
+        of key: Key, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Result
+    ) rethrows -> Result {
+        var provider = key.provider
+        var user = key.userID
+        return try provider.withUTF8 { provider in
+            try user.withUTF8 { user in try body(UnsafeRawBufferPointer(provider), UnsafeRawBufferPointer(user)) }
+        }
+    }
+
+    /// The key's hash, seeded per process like every Swift hash, so that chosen user ids cannot pile up.
+    private static func hash(_ provider: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer) -> UInt32 {
+        var hasher = Hasher()
+        hasher.combine(bytes: provider)
+        hasher.combine(separator)
+        hasher.combine(bytes: user)
+        return UInt32(truncatingIfNeeded: hasher.finalize())
+    }
+
+    /// The table slot and entry number holding the key, if it is cached.
+    private static func find(
+        _ provider: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer, hash: UInt32, in state: State
+    ) -> (slot: Int, index: Int)? {
+        guard !state.table.isEmpty else { return nil }
+        let keyLength = provider.count + 1 + user.count
+        var slot = Int(hash) & state.mask
+        while true {
+            let number = state.table[slot]
+            if number == empty { return nil }
+            let entry = state.entries[Int(number)]
+            if entry.hash == hash, Int(entry.keyLength) == keyLength,
+               state.chunks[Int(entry.chunk)].bytes.withUnsafeBytes({ chunk in
+                   let stored = UnsafeRawBufferPointer(rebasing: chunk[Int(entry.offset)..<Int(entry.offset) + keyLength])
+                   return stored.starts(with: provider) && stored[provider.count] == separator
+                       && stored[(provider.count + 1)...].elementsEqual(user)
+               }) {
+                return (slot, Int(number))
+            }
+            slot = (slot + 1) & state.mask
+        }
+    }
+
+    /// The table slot holding entry number `index`.
+    private static func slot(of index: Int, in state: State) -> Int {
+        var slot = Int(state.entries[index].hash) & state.mask
+        while state.table[slot] != Int32(index) { slot = (slot + 1) & state.mask }
+        return slot
+    }
+
+    /// A table twice the size (at least 16 slots), every entry placed again by its hash.
+    private static func growTable(_ state: inout State) {
+        state.table = Array(repeating: empty, count: max(16, 2 * state.table.count))
+        for (index, entry) in state.entries.enumerated() {
+            var slot = Int(entry.hash) & state.mask
+            while state.table[slot] != empty { slot = (slot + 1) & state.mask }
+            state.table[slot] = Int32(index)
+        }
+    }
+
+    // MARK: Removal
+
+    private static func remove(_ index: Int, from state: inout State) {
+        remove(index, at: slot(of: index, in: state), from: &state)
+    }
+
+    /// Drops entry number `index`, found at table slot `slot`: the slot is emptied without leaving a marker
+    /// (later entries of its probe run move back into it), the last entry takes the number, and the bytes are
+    /// released.
+    private static func remove(_ index: Int, at slot: Int, from state: inout State) {
+        var hole = slot
+        var next = slot
+        while true {
+            next = (next + 1) & state.mask
+            let number = state.table[next]
+            if number == empty { break }
+            // The entry at `next` may fill the hole only if the hole lies on its way from its home slot.
+            let home = Int(state.entries[Int(number)].hash) & state.mask
+            if (next - home) & state.mask >= (next - hole) & state.mask {
+                state.table[hole] = number
+                hole = next
+            }
+        }
+        state.table[hole] = empty
+
+        let removed = state.entries[index]
+        let last = state.entries.count - 1
+        if index != last {
+            state.table[self.slot(of: last, in: state)] = Int32(index)
+            state.entries[index] = state.entries[last]
+        }
+        state.entries.removeLast()
+        release(removed, in: &state)
+    }
+
+    // MARK: Chunks
 
     /// A chunk with room for `length` more bytes, and the offset they will start at.
     private static func reserve(_ length: Int, in state: inout State) -> (chunk: Int, offset: Int) {
@@ -166,11 +289,12 @@ public final class ResolveCache: Sendable {
         return (index, 0)
     }
 
-    /// Marks an answer's bytes dead: frees its chunk once nothing in it lives, compacts once most bytes are dead.
-    private static func release(_ slot: Slot, in state: inout State) {
-        let index = Int(slot.chunk)
-        state.chunks[index].live -= Int(slot.length)
-        state.liveBytes -= Int(slot.length)
+    /// Marks an entry's bytes dead: frees its chunk once nothing in it lives, compacts once most bytes are dead.
+    private static func release(_ entry: Entry, in state: inout State) {
+        let index = Int(entry.chunk)
+        let length = Int(entry.keyLength + entry.valueLength)
+        state.chunks[index].live -= length
+        state.liveBytes -= length
         if state.chunks[index].live == 0 {
             state.heldBytes -= state.chunks[index].bytes.capacity
             state.chunks[index] = Chunk(bytes: [], live: 0)
@@ -181,23 +305,24 @@ public final class ResolveCache: Sendable {
         }
     }
 
-    /// Copies every live answer into fresh chunks, in one pass.
+    /// Copies every live key and answer into fresh chunks, in one pass; entry numbers and the table stay.
     private static func compact(_ state: inout State) {
         let old = state.chunks
-        var fresh = State()
-        fresh.epoch = state.epoch
-        fresh.listening = state.listening
-        fresh.entries.reserveCapacity(state.entries.count)
-        fresh.keys = state.keys
-        for (key, slot) in state.entries {
-            let start = Int(slot.offset)
-            let (chunk, offset) = reserve(Int(slot.length), in: &fresh)
-            fresh.chunks[chunk].bytes.append(contentsOf: old[Int(slot.chunk)].bytes[start..<start + Int(slot.length)])
-            fresh.chunks[chunk].live += Int(slot.length)
-            fresh.liveBytes += Int(slot.length)
-            fresh.entries[key] = Slot(
-                chunk: UInt32(chunk), offset: UInt32(offset), length: slot.length, expiresAt: slot.expiresAt, position: slot.position)
+        state.chunks = []
+        state.free = []
+        state.current = nil
+        state.liveBytes = 0
+        state.heldBytes = 0
+        for index in state.entries.indices {
+            let entry = state.entries[index]
+            let start = Int(entry.offset)
+            let length = Int(entry.keyLength + entry.valueLength)
+            let (chunk, offset) = reserve(length, in: &state)
+            state.chunks[chunk].bytes.append(contentsOf: old[Int(entry.chunk)].bytes[start..<start + length])
+            state.chunks[chunk].live += length
+            state.liveBytes += length
+            state.entries[index].chunk = UInt32(chunk)
+            state.entries[index].offset = UInt32(offset)
         }
-        state = fresh
     }
 }

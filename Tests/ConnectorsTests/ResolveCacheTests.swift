@@ -81,6 +81,50 @@ import Testing
         #expect(held >= capacity - 1)  // full, unless the last step invalidated a cached key
     }
 
+    /// Thousands of keys through a table that grows and loses entries in every order: after each step the key
+    /// just touched answers as a plain dictionary would, and at the end every key does.
+    @Test func agreesWithADictionaryThroughGrowthAndRemoval() {
+        let capacity = 3_000
+        let cache = listeningCache(capacity: capacity)
+        var generator = SystemRandomNumberGenerator()
+        var model: [ResolveCache.Key: String] = [:]
+        for step in 0..<60_000 {
+            let key = ResolveCache.Key(userID: "user-\(Int.random(in: 0..<5_000, using: &generator))", provider: step % 3 == 0 ? "gmail" : "stripe")
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<3:
+                cache.invalidate(key)
+                model[key] = nil
+                #expect(cache.text(for: key, minValidSeconds: 0, now: now) == nil)
+            default:
+                cache.insertText("\(step)", for: key, expiresAt: nil, epoch: cache.epoch)
+                model[key] = "\(step)"
+                #expect(cache.text(for: key, minValidSeconds: 0, now: now) == "\(step)")
+            }
+            #expect(cache.count <= capacity)
+        }
+        var held = 0
+        for (key, value) in model {
+            guard let text = cache.text(for: key, minValidSeconds: 0, now: now) else { continue }  // evicted
+            held += 1
+            #expect(text == value)
+        }
+        #expect(held == cache.count)
+    }
+
+    /// Keys are compared byte for byte with a separator between provider and user id that UTF-8 never holds,
+    /// so keys that only split the same characters differently, or differ in case or normalisation, stay apart.
+    @Test func keysThatLookAlikeStayApart() {
+        let cache = listeningCache()
+        let keys = [
+            ResolveCache.Key(userID: "bc", provider: "a"), ResolveCache.Key(userID: "c", provider: "ab"),
+            ResolveCache.Key(userID: "abc", provider: ""), ResolveCache.Key(userID: "", provider: "abc"),
+            ResolveCache.Key(userID: "C", provider: "ab"), ResolveCache.Key(userID: "caf\u{E9}", provider: "p"),
+            ResolveCache.Key(userID: "cafe\u{301}", provider: "p"),
+        ]
+        for (index, key) in keys.enumerated() { cache.insertText("\(index)", for: key, expiresAt: nil, epoch: cache.epoch) }
+        for (index, key) in keys.enumerated() { #expect(cache.text(for: key, minValidSeconds: 0, now: now) == "\(index)") }
+    }
+
     @Test func replacedAndInvalidatedAnswersGiveTheirSpaceBack() {
         let cache = listeningCache(capacity: 100_000)
         let answer = { (i: Int, round: Int) in "{\"round\":\(round),\"user\":\(i),\"pad\":\"\(String(repeating: "x", count: 200))\"}" }

@@ -90,7 +90,7 @@ struct ResolveRoutes: Sendable {
             let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
             let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date(), CachedAnswer.decode)
+                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date(), ResolveAnswer.decode)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -99,12 +99,12 @@ struct ResolveRoutes: Sendable {
                     let epoch = runtime.cache.epoch
                     let resolved = try await runtime.resolver.resolve(
                         userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
-                    let body = Self.render(resolved)
-                    if runtime.cache.capacity > 0, let answer = CachedAnswer.encode(body: body, connectorID: resolved.record.id) {
+                    let answer = ResolveAnswer.encode(resolved)
+                    if runtime.cache.capacity > 0 {
                         runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
                     }
                     connectorID = resolved.record.id
-                    result = .success(ByteBuffer(bytes: body))
+                    result = .success(answer.withUnsafeBytes(ResolveAnswer.body))
                 }
             } catch {
                 let apiError = APIError(error)
@@ -126,31 +126,5 @@ struct ResolveRoutes: Sendable {
             actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
             userID: request.userID, at: Date()))
         return result
-    }
-
-    /// The 200 body of DESIGN.md.
-    static func render(_ connector: ResolvedConnector) -> [UInt8] {
-        let record = connector.record
-        var json = JSONText(capacity: 320 + connector.accessToken.utf8.count + record.metadataJSON.utf8.count)
-        json.raw("{\"connector_id\":")
-        json.string(record.id)
-        json.raw(",\"provider\":")
-        json.string(record.provider)
-        json.raw(",\"user_id\":")
-        json.string(record.userID)
-        json.raw(",\"type\":")
-        json.string(record.type.rawValue)
-        json.raw(",\"access_token\":")
-        json.string(connector.accessToken)
-        json.raw(",\"token_type\":")
-        json.string(connector.tokenType)
-        json.raw(",\"expires_at\":")
-        json.optionalString(record.expiresAt.map { $0.formatted(.iso8601) })
-        json.raw(",\"scopes\":")
-        json.stringArray(record.scopes)
-        json.raw(",\"metadata\":")
-        json.rawJSON(record.metadataJSON)
-        json.raw("}")
-        return json.bytes
     }
 }

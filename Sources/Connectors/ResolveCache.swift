@@ -13,10 +13,10 @@ import Synchronization
 /// - Each key's bytes (provider, a 0xFF byte, which UTF-8 never contains, then the user id) and its answer sit
 ///   back to back in 1 MiB chunks, not in an allocation each. Space freed by invalidation is reclaimed when a
 ///   chunk empties, and by compaction once more than half of what the chunks hold is dead.
-/// - Entries (where the bytes are, the key's hash, the expiry) are 32 bytes each, in one dense array.
+/// - Entries (where the bytes are, the key's hash, the expiry) are 24 bytes each, in one dense array.
 /// - An open-addressing table of 4-byte entry numbers, at most half full, finds an entry by its key's hash.
-///   With 100k answers of about 280 bytes this costs about 3.5 MB besides the answers, where a dictionary
-///   from keys to slots plus the array of keys random eviction needs cost about 20 MB.
+///   With 100k answers this costs about 3.5 MB besides the keys' and answers' bytes, where a dictionary from
+///   keys to slots plus the array of keys random eviction needs cost about 20 MB.
 ///
 /// A full cache makes room by evicting an entry chosen at random, in constant time: the last entry moves into
 /// the evicted one's place in the array, and the table's number for it follows.
@@ -31,9 +31,10 @@ public final class ResolveCache: Sendable {
     }
 
     /// Where an entry's key and answer bytes live (chunk, offset of the key, lengths), its key's hash and its
-    /// token's expiry (seconds since 1970; NaN: never).
+    /// token's expiry: whole seconds since 1970, rounded down (so an entry stops being served up to a second
+    /// early, never late), or `never`.
     private struct Entry {
-        var expiresAt: Double
+        var expiresAt: UInt32
         var chunk: UInt32
         var offset: UInt32
         var keyLength: UInt32
@@ -65,6 +66,7 @@ public final class ResolveCache: Sendable {
     }
 
     private static let empty: Int32 = -1
+    private static let never = UInt32.max
     private static let separator: UInt8 = 0xFF
 
     /// The usual chunk size; a larger answer gets a chunk of its own.
@@ -99,7 +101,9 @@ public final class ResolveCache: Sendable {
             return try state.withLock { state -> Result? in
                 guard state.listening, let (_, index) = Self.find(provider, user, hash: hash, in: state) else { return nil }
                 let entry = state.entries[index]
-                if !entry.expiresAt.isNaN, entry.expiresAt - now.timeIntervalSince1970 < Double(minValidSeconds) { return nil }
+                if entry.expiresAt != Self.never, Double(entry.expiresAt) - now.timeIntervalSince1970 < Double(minValidSeconds) {
+                    return nil
+                }
                 return try state.chunks[Int(entry.chunk)].bytes.withUnsafeBytes { chunk in
                     let start = Int(entry.offset + entry.keyLength)
                     return try body(UnsafeRawBufferPointer(rebasing: chunk[start..<start + Int(entry.valueLength)]))
@@ -139,7 +143,7 @@ public final class ResolveCache: Sendable {
                 while state.table[slot] != Self.empty { slot = (slot + 1) & state.mask }
                 state.table[slot] = Int32(state.entries.count)
                 state.entries.append(Entry(
-                    expiresAt: expiresAt?.timeIntervalSince1970 ?? .nan, chunk: UInt32(chunk), offset: UInt32(offset),
+                    expiresAt: Self.seconds(expiresAt), chunk: UInt32(chunk), offset: UInt32(offset),
                     keyLength: UInt32(keyLength), valueLength: UInt32(value.count), hash: hash))
             }
         }
@@ -166,6 +170,12 @@ public final class ResolveCache: Sendable {
             state.epoch = epoch
             state.listening = listening
         }
+    }
+
+    /// An expiry as an entry keeps it: dates before 1970 are long past, dates after 2106 are a second before.
+    private static func seconds(_ expiresAt: Date?) -> UInt32 {
+        guard let seconds = expiresAt?.timeIntervalSince1970.rounded(.down) else { return never }
+        return UInt32(min(max(seconds, 0), Double(never - 1)))
     }
 
     // MARK: Keys

@@ -33,6 +33,21 @@ import Testing
         #expect(cache.text(for: key, minValidSeconds: 0, now: now.addingTimeInterval(101)) == nil)
     }
 
+    /// Expiries are kept in whole seconds, rounded down: an answer may stop being served up to a second early,
+    /// never late. An expiry before 1970 is past; none means the answer never expires.
+    @Test func expiriesAreRoundedTowardsNow() {
+        let cache = listeningCache()
+        cache.insertText("a", for: key, expiresAt: now.addingTimeInterval(100.9), epoch: cache.epoch)
+        #expect(cache.text(for: key, minValidSeconds: 100, now: now) == "a")
+        #expect(cache.text(for: key, minValidSeconds: 100, now: now.addingTimeInterval(0.5)) == nil)
+        let past = ResolveCache.Key(userID: "u_past", provider: "gmail")
+        cache.insertText("b", for: past, expiresAt: Date(timeIntervalSince1970: -5), epoch: cache.epoch)
+        #expect(cache.text(for: past, minValidSeconds: 0, now: now) == nil)
+        let forever = ResolveCache.Key(userID: "u_forever", provider: "gmail")
+        cache.insertText("c", for: forever, expiresAt: nil, epoch: cache.epoch)
+        #expect(cache.text(for: forever, minValidSeconds: 1_000_000_000, now: now) == "c")
+    }
+
     @Test func aChangeDuringTheReadKeepsTheStaleAnswerOut() {
         let cache = listeningCache()
         let epoch = cache.epoch  // a resolve starts reading the database…

@@ -18,6 +18,24 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# Release builds are made the way resolverd is deployed (README, "Building for production"): the Swift runtime
+# and Foundation linked into the binary. Every release build goes through release_build and release_bin, since
+# SwiftPM rebuilds everything when the flags change. SCRATCH_PATH, when set, is the build folder.
+release_swift_build() {
+    local flags=(-c release --static-swift-stdlib)
+    if [ -n "${SCRATCH_PATH:-}" ]; then flags+=(--scratch-path "$SCRATCH_PATH"); fi
+    swift build "${flags[@]}" "$@"
+}
+# release_build PRODUCT…: builds each product, reporting on standard error.
+release_build() {
+    local product
+    for product in "$@"; do release_swift_build --product "$product" >&2; done
+}
+# release_bin: the folder the release products are in.
+release_bin() {
+    release_swift_build --show-bin-path
+}
+
 # The PostgreSQL server binaries (initdb, pg_ctl, pgbench).
 pg_bindir() {
     local dir

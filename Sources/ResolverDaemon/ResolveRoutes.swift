@@ -18,10 +18,22 @@ struct ResolveRoutes: Sendable {
     }
 
     private func caller(_ request: Request) throws -> ServicesTokens.Entry {
-        guard let token = request.headers[Self.tokenField], let entry = runtime.tokens.current.authenticate(token) else {
+        guard let token = Self.servicesToken(in: request.headers), let entry = runtime.tokens.current.authenticate(token) else {
             throw APIError.unauthorized
         }
         return entry
+    }
+
+    /// The services token: the value of the one header field that carries it, found by a plain scan (the fields'
+    /// subscript joins every value under the name through lazy sequences, which cost more than the rest of the
+    /// check). Two such fields are refused, as their joined value would be.
+    static func servicesToken(in headers: HTTPFields) -> String? {
+        var token: String?
+        for field in headers where field.name == tokenField {
+            guard token == nil else { return nil }
+            token = field.value
+        }
+        return token
     }
 
     private func resolveOne(_ request: Request, logger: Logger) async throws -> Response {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 @testable import ResolverDaemon
 
@@ -23,10 +24,45 @@ import Testing
         #"{"provider": "stripe", "provider": "gmail", "user_id": "u"}"#,
         #"{"provider": "stripe", "user_id": "u"} trailing"#,
         #"{"provider": "stripe", "user_id": "u",}"#,
+        #"{"provider": "stripe", "user_id": "u", "min_valid_seconds": 007}"#,  // JSON has no leading zeros
+        #"{"provider": "stripe", "user_id": "u", "min_valid_seconds": 99999999999999999999}"#,
+        #"{"provider": "stripe", "user_id": "u", "min_valid_seconds": -}"#,
+        #"{"provider": "stripe", "user_id": "u", "min_valid_seconds": 1e3}"#,
+        #"{"provider": "stripe", "user_id": "u", "min_valid_seconds": null}"#,
+        #"{"provider": "stripe", "user_id": "u", "x": 1, "x": 2}"#,
+        #"{"provider": "stripe", "user_id": "u", "x": nul}"#,
+        #"{"provider": "stripe", "user_id": "u\q"}"#,  // not an escape JSON has
+        "{\"provider\": \"stripe\", \"user_id\": \"u\u{1}\"}",  // a raw control character
         "{not json",
         "",
     ])
     func anythingElseGoesToTheFullDecoder(_ body: String) {
         #expect(ResolveRequest.fastParse(Array(body.utf8)) == nil)
+    }
+
+    /// Bytes that are not UTF-8, in a value or in a key: the full decoder refuses them with its own words.
+    @Test func invalidUTF8GoesToTheFullDecoder() {
+        let value = Array(#"{"provider": "stripe", "user_id": "u"#.utf8) + [0xFF] + Array(#""}"#.utf8)
+        let key = Array(#"{"provider": "stripe", "user_id": "u", ""#.utf8) + [0xC3] + Array(#"": 1}"#.utf8)
+        #expect(ResolveRequest.fastParse(value) == nil)
+        #expect(ResolveRequest.fastParse(key) == nil)
+    }
+}
+
+@Suite struct ServicesTokenHeaderTests {
+    func fields(_ pairs: [(String, String)]) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in pairs { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return fields
+    }
+
+    @Test func theHeaderIsFoundWhateverItsCase() {
+        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*"), ("x-reeve-services-token", "t1")])) == "t1")
+        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t2")])) == "t2")
+        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*")])) == nil)
+    }
+
+    @Test func twoTokensAreRefused() {
+        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t1"), ("x-reeve-services-token", "t2")])) == nil)
     }
 }

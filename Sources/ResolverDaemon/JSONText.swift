@@ -4,6 +4,10 @@ struct JSONText {
 
     init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
+    mutating func removeLast(_ count: Int) {
+        bytes.removeLast(count)
+    }
+
     mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }

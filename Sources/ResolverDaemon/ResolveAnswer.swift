@@ -2,14 +2,18 @@ import Connectors
 import Foundation
 import NIOCore
 
-/// A resolve answer in the form the cache keeps: the answer's nine values, each already JSON (strings quoted and
-/// escaped), after their lengths; not the body, whose member names and punctuation are the same for every
-/// answer. That is about 60 % of the body's size, and what bounds the cache's memory.
+/// A resolve answer in the form the cache keeps, which is what bounds the cache's memory: the answer's nine
+/// values, not the body, whose member names and punctuation are the same for every answer. A value is kept as
+/// one of:
+/// - a reference to the request's provider or user id, which the cache's key holds already;
+/// - a one-byte code for a value many answers share (`null`, `[]`, `"api_key"`, `"Bearer"`…);
+/// - its JSON text (strings quoted and escaped).
 ///
-/// Every answer's body, from the cache or from the database, is put together from this form by ``body(_:)``,
-/// so the two can never differ.
+/// Every answer's body, from the cache or from the database, is put together from this form by
+/// ``body(_:provider:userID:)``, so the two can never differ.
 ///
-/// Layout: nine lengths (LEB128: one byte below 128), then the nine values back to back.
+/// Layout: nine headers (LEB128, one byte below 128), then the texts back to back. A header is the text's
+/// length times two, or a code times two plus one.
 enum ResolveAnswer {
     /// The answer's members, in the order the body names them.
     static let members = ["connector_id", "provider", "user_id", "type", "access_token", "token_type", "expires_at", "scopes", "metadata"]
@@ -20,63 +24,78 @@ enum ResolveAnswer {
     }
     private static let templateLength = prefixes.reduce(1) { $0 + $1.count }
 
-    static func encode(_ connector: ResolvedConnector) -> [UInt8] {
+    /// Codes 0 and 1: the request's provider and user id. From 2: these values.
+    private static let shared: [[UInt8]] = [
+        "null", "[]", "{}", #""api_key""#, #""oauth""#, #""Bearer""#, #""bearer""#,
+    ].map { Array($0.utf8) }
+    private static let providerCode = 0
+    private static let userCode = 1
+    private static let firstShared = 2
+
+    static func encode(_ connector: ResolvedConnector, for key: ResolveCache.Key) -> [UInt8] {
         let record = connector.record
         return encode(
             connectorID: record.id, provider: record.provider, userID: record.userID, type: record.type.rawValue,
             accessToken: connector.accessToken, tokenType: connector.tokenType, expiresAt: record.expiresAt,
-            scopes: record.scopes, metadataJSON: record.metadataJSON)
+            scopes: record.scopes, metadataJSON: record.metadataJSON, for: key)
     }
 
     static func encode(
         connectorID: String, provider: String, userID: String, type: String, accessToken: String, tokenType: String,
-        expiresAt: Date?, scopes: [String], metadataJSON: String
+        expiresAt: Date?, scopes: [String], metadataJSON: String, for key: ResolveCache.Key
     ) -> [UInt8] {
-        var values = JSONText(capacity: 200 + accessToken.utf8.count + metadataJSON.utf8.count)
-        var ends: [Int] = []
-        ends.reserveCapacity(members.count)
-        values.string(connectorID)
-        ends.append(values.bytes.count)
-        values.string(provider)
-        ends.append(values.bytes.count)
-        values.string(userID)
-        ends.append(values.bytes.count)
-        values.string(type)
-        ends.append(values.bytes.count)
-        values.string(accessToken)
-        ends.append(values.bytes.count)
-        values.string(tokenType)
-        ends.append(values.bytes.count)
-        values.optionalString(expiresAt.map { $0.formatted(.iso8601) })
-        ends.append(values.bytes.count)
-        values.stringArray(scopes)
-        ends.append(values.bytes.count)
-        values.rawJSON(metadataJSON)
-        ends.append(values.bytes.count)
+        var texts = JSONText(capacity: 100 + accessToken.utf8.count + metadataJSON.utf8.count)
+        var headers: [Int] = []
+        headers.reserveCapacity(members.count)
+        /// Appends one value: `write` puts its JSON text at the end of `texts`, which is kept only when the text
+        /// is not one of the shared values.
+        func value(_ write: (inout JSONText) -> Void) {
+            let start = texts.bytes.count
+            write(&texts)
+            let length = texts.bytes.count - start
+            if let code = shared.firstIndex(where: { $0.elementsEqual(texts.bytes[start...]) }) {
+                texts.removeLast(length)
+                headers.append((firstShared + code) << 1 | 1)
+            } else {
+                headers.append(length << 1)
+            }
+        }
+        value { $0.string(connectorID) }
+        if provider.utf8.elementsEqual(key.provider.utf8) { headers.append(providerCode << 1 | 1) } else { value { $0.string(provider) } }
+        if userID.utf8.elementsEqual(key.userID.utf8) { headers.append(userCode << 1 | 1) } else { value { $0.string(userID) } }
+        value { $0.string(type) }
+        value { $0.string(accessToken) }
+        value { $0.string(tokenType) }
+        value { $0.optionalString(expiresAt.map { $0.formatted(.iso8601) }) }
+        value { $0.stringArray(scopes) }
+        value { $0.rawJSON(metadataJSON) }
 
         var stored: [UInt8] = []
-        stored.reserveCapacity(2 * members.count + values.bytes.count)
-        var start = 0
-        for end in ends {
-            var length = end - start
-            while length >= 0x80 {
-                stored.append(UInt8(length & 0x7F) | 0x80)
-                length >>= 7
+        stored.reserveCapacity(2 * members.count + texts.bytes.count)
+        for var header in headers {
+            while header >= 0x80 {
+                stored.append(UInt8(header & 0x7F) | 0x80)
+                header >>= 7
             }
-            stored.append(UInt8(length))
-            start = end
+            stored.append(UInt8(header))
         }
-        stored.append(contentsOf: values.bytes)
+        stored.append(contentsOf: texts.bytes)
         return stored
     }
 
-    /// The JSON body of a stored answer.
-    static func body(_ stored: UnsafeRawBufferPointer) -> ByteBuffer {
+    /// The JSON body of a stored answer, for the request (`provider`, `userID`) it was found under.
+    static func body(_ stored: UnsafeRawBufferPointer, provider: String, userID: String) -> ByteBuffer {
         var reader = Reader(stored)
-        var buffer = ByteBufferAllocator().buffer(capacity: stored.count - reader.valuesStart + templateLength)
+        var buffer = ByteBufferAllocator().buffer(
+            capacity: stored.count + templateLength + 64 + 2 * (provider.utf8.count + userID.utf8.count))
         for prefix in prefixes {
             buffer.writeBytes(prefix)
-            buffer.writeBytes(reader.nextValue())
+            switch reader.next() {
+            case .text(let text): buffer.writeBytes(text)
+            case .code(providerCode): buffer.writeJSONString(provider)
+            case .code(userCode): buffer.writeJSONString(userID)
+            case .code(let code): buffer.writeBytes(shared[code - firstShared])
+            }
         }
         buffer.writeInteger(UInt8(ascii: "}"))
         return buffer
@@ -86,20 +105,20 @@ enum ResolveAnswer {
     /// the id in quotes.
     static func connectorID(_ stored: UnsafeRawBufferPointer) -> String {
         var reader = Reader(stored)
-        return String(decoding: reader.nextValue().dropFirst().dropLast(), as: UTF8.self)
+        guard case .text(let text) = reader.next() else { return "" }
+        return String(decoding: text.dropFirst().dropLast(), as: UTF8.self)
     }
 
-    /// The cache's view of a stored answer: the connector id the audit needs, and the body.
-    static func decode(_ stored: UnsafeRawBufferPointer) -> (connectorID: String, body: ByteBuffer) {
-        (connectorID(stored), body(stored))
-    }
-
-    /// Walks the lengths and the values side by side.
+    /// Walks the headers and the texts side by side.
     private struct Reader {
+        enum Value {
+            case text(UnsafeRawBufferPointer)
+            case code(Int)
+        }
+
         let stored: UnsafeRawBufferPointer
-        var lengthAt = 0
-        var valueAt: Int
-        let valuesStart: Int
+        var headerAt = 0
+        var textAt: Int
 
         init(_ stored: UnsafeRawBufferPointer) {
             self.stored = stored
@@ -108,22 +127,40 @@ enum ResolveAnswer {
                 while stored[end] & 0x80 != 0 { end += 1 }
                 end += 1
             }
-            valuesStart = end
-            valueAt = end
+            textAt = end
         }
 
-        mutating func nextValue() -> UnsafeRawBufferPointer {
-            var length = 0
+        mutating func next() -> Value {
+            var header = 0
             var shift = 0
             while true {
-                let byte = stored[lengthAt]
-                lengthAt += 1
-                length |= Int(byte & 0x7F) << shift
+                let byte = stored[headerAt]
+                headerAt += 1
+                header |= Int(byte & 0x7F) << shift
                 if byte & 0x80 == 0 { break }
                 shift += 7
             }
-            defer { valueAt += length }
-            return UnsafeRawBufferPointer(rebasing: stored[valueAt..<valueAt + length])
+            if header & 1 == 1 { return .code(header >> 1) }
+            let length = header >> 1
+            defer { textAt += length }
+            return .text(UnsafeRawBufferPointer(rebasing: stored[textAt..<textAt + length]))
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `value` as a JSON string: as it is between quotes when nothing in it needs escaping (the usual
+    /// case), else through ``JSONText``.
+    mutating func writeJSONString(_ value: String) {
+        let plain = value.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        if plain {
+            writeInteger(UInt8(ascii: "\""))
+            writeString(value)
+            writeInteger(UInt8(ascii: "\""))
+        } else {
+            var text = JSONText(capacity: value.utf8.count + 16)
+            text.string(value)
+            writeBytes(text.bytes)
         }
     }
 }

@@ -102,7 +102,10 @@ struct ResolveRoutes: Sendable {
             let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
             let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date(), ResolveAnswer.decode)
+                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date()) { stored in
+                    (connectorID: ResolveAnswer.connectorID(stored),
+                     body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID))
+                }
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -111,12 +114,14 @@ struct ResolveRoutes: Sendable {
                     let epoch = runtime.cache.epoch
                     let resolved = try await runtime.resolver.resolve(
                         userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
-                    let answer = ResolveAnswer.encode(resolved)
+                    let answer = ResolveAnswer.encode(resolved, for: key)
                     if runtime.cache.capacity > 0 {
                         runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
                     }
                     connectorID = resolved.record.id
-                    result = .success(answer.withUnsafeBytes(ResolveAnswer.body))
+                    result = .success(answer.withUnsafeBytes {
+                        ResolveAnswer.body($0, provider: request.provider, userID: request.userID)
+                    })
                 }
             } catch {
                 let apiError = APIError(error)

@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CEventPoll"),
+        .systemLibrary(name: "CMalloc"),
 
         .target(
             name: "PGClient",
@@ -85,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [
-                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler",
+                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

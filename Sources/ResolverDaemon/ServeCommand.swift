@@ -23,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
+        MemoryTuning.apply(environment: environment)
         let settings = try DaemonSettings(environment: environment)
         DaemonLogging.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "resolverd")

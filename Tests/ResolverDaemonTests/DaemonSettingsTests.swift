@@ -49,3 +49,13 @@ import Testing
         #expect(negative.map { "\($0)" }?.contains("cache_size") == true)
     }
 }
+
+@Suite struct MemoryTuningTests {
+    @Test func theTrimThresholdIsSetUnlessTheOperatorTunedTheAllocator() {
+        #expect(MemoryTuning.apply(environment: [:]))
+        #expect(MemoryTuning.apply(environment: ["GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=512"]))
+        #expect(!MemoryTuning.apply(environment: ["MALLOC_TRIM_THRESHOLD_": "1048576"]))
+        #expect(!MemoryTuning.apply(environment: ["MALLOC_MMAP_THRESHOLD_": "1048576"]))
+        #expect(!MemoryTuning.apply(environment: ["GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1048576"]))
+    }
+}

@@ -3,10 +3,10 @@
 #include <malloc.h>
 #include <stddef.h>
 
-/// Asks glibc's allocator to hand memory back to the system once `bytes` lie free at the top of a heap, and to
-/// give blocks of 128 KiB or more mappings of their own, returned whole when freed. Setting the threshold by
-/// hand also ends glibc's habit of raising both limits as large blocks come and go, which otherwise leaves
-/// megabytes freed but held after a burst. Returns 1 on success, like mallopt.
+/// Asks glibc's allocator to hand memory back to the system once `bytes` lie free at the top of a heap. Setting
+/// the threshold by hand also ends glibc's habit of raising it and the mapping threshold as large blocks come
+/// and go: blocks of 128 KiB or more keep mappings of their own, returned whole when freed. Returns 1 on
+/// success, like mallopt.
 static inline int resolverd_set_malloc_trim_threshold(size_t bytes) {
     return mallopt(M_TRIM_THRESHOLD, (int)bytes);
 }

@@ -137,11 +137,7 @@ public final class ResolveCache: Sendable {
                 state.chunks[chunk].bytes.append(Self.separator)
                 state.chunks[chunk].bytes.append(contentsOf: user)
                 state.chunks[chunk].bytes.append(contentsOf: value)
-                state.chunks[chunk].live += keyLength + value.count
-                state.liveBytes += keyLength + value.count
-                var slot = Int(hash) & state.mask
-                while state.table[slot] != Self.empty { slot = (slot + 1) & state.mask }
-                state.table[slot] = Int32(state.entries.count)
+                Self.place(state.entries.count, hash: hash, in: &state)
                 state.entries.append(Entry(
                     expiresAt: Self.seconds(expiresAt), chunk: UInt32(chunk), offset: UInt32(offset),
                     keyLength: UInt32(keyLength), valueLength: UInt32(value.count), hash: hash))
@@ -233,11 +229,14 @@ public final class ResolveCache: Sendable {
     /// A table twice the size (at least 16 slots), every entry placed again by its hash.
     private static func growTable(_ state: inout State) {
         state.table = Array(repeating: empty, count: max(16, 2 * state.table.count))
-        for (index, entry) in state.entries.enumerated() {
-            var slot = Int(entry.hash) & state.mask
-            while state.table[slot] != empty { slot = (slot + 1) & state.mask }
-            state.table[slot] = Int32(index)
-        }
+        for (index, entry) in state.entries.enumerated() { place(index, hash: entry.hash, in: &state) }
+    }
+
+    /// Puts entry number `index` in the first empty slot from its hash's home.
+    private static func place(_ index: Int, hash: UInt32, in state: inout State) {
+        var slot = Int(hash) & state.mask
+        while state.table[slot] != empty { slot = (slot + 1) & state.mask }
+        state.table[slot] = Int32(index)
     }
 
     // MARK: Removal
@@ -277,10 +276,19 @@ public final class ResolveCache: Sendable {
 
     // MARK: Chunks
 
-    /// A chunk with room for `length` more bytes, and the offset they will start at.
+    /// A chunk with room for `length` more bytes, and the offset they will start at; the bytes count as live
+    /// from here on, and the caller appends exactly `length` of them.
     private static func reserve(_ length: Int, in state: inout State) -> (chunk: Int, offset: Int) {
+        let index = chunk(withRoomFor: length, in: &state)
+        state.chunks[index].live += length
+        state.liveBytes += length
+        return (index, state.chunks[index].bytes.count)
+    }
+
+    /// The current chunk if `length` more bytes fit, else a new one.
+    private static func chunk(withRoomFor length: Int, in state: inout State) -> Int {
         if let current = state.current, state.chunks[current].bytes.count + length <= state.chunks[current].bytes.capacity {
-            return (current, state.chunks[current].bytes.count)
+            return current
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(chunkSize, length))
@@ -296,7 +304,7 @@ public final class ResolveCache: Sendable {
         }
         // A chunk of its own for an oversized answer leaves the current chunk current.
         if length <= chunkSize { state.current = index }
-        return (index, 0)
+        return index
     }
 
     /// Marks an entry's bytes dead: frees its chunk once nothing in it lives, compacts once most bytes are dead.
@@ -329,8 +337,6 @@ public final class ResolveCache: Sendable {
             let length = Int(entry.keyLength + entry.valueLength)
             let (chunk, offset) = reserve(length, in: &state)
             state.chunks[chunk].bytes.append(contentsOf: old[Int(entry.chunk)].bytes[start..<start + length])
-            state.chunks[chunk].live += length
-            state.liveBytes += length
             state.entries[index].chunk = UInt32(chunk)
             state.entries[index].offset = UInt32(offset)
         }

@@ -158,6 +158,9 @@ public final class ResolveCache: Sendable {
         }
     }
 
+    /// Whether the change listener listens, so that the cache serves.
+    public var isListening: Bool { state.withLock { $0.listening } }
+
     /// Forgets everything and serves (true) or stops serving (false): the change listener's state.
     public func setListening(_ listening: Bool) {
         state.withLock { state in

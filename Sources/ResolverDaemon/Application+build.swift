@@ -9,9 +9,14 @@ func buildApplications(
     runtime: ResolverRuntime, listen: ListenAddress, adminListen: ListenAddress,
     onAPIRunning: @escaping @Sendable () async -> Void = {}
 ) -> (api: some ApplicationProtocol, admin: some ApplicationProtocol) {
+    let routes = ResolveRoutes(runtime: runtime)
+    // With the cache off every resolve goes to the database, so there is nothing to answer before the router.
+    let fastPath = runtime.cache.capacity > 0
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
-        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "resolverd"),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: fastPath ? [ResolveFastPath(routes: routes, serverName: serverName)] : [])),
+        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),
         onServerRunning: { channel in
             runtime.logger.notice("API listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
             await onAPIRunning()
@@ -19,13 +24,16 @@ func buildApplications(
         logger: runtime.logger)
     let admin = Application(
         router: buildAdminRouter(runtime: runtime),
-        configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: "resolverd"),
+        configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: serverName),
         onServerRunning: { channel in
             runtime.logger.notice("admin listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
         },
         logger: runtime.logger)
     return (api, admin)
 }
+
+/// The `Server` header of every answer.
+let serverName = "resolverd"
 
 /// `host:port` (`[v6]:port`) of a bound socket: the port chosen when the configuration said 0.
 private func describe(_ address: SocketAddress) -> String {

@@ -18,10 +18,12 @@ struct ResolveRoutes: Sendable {
     }
 
     private func caller(_ request: Request) throws -> ServicesTokens.Entry {
-        guard let token = Self.servicesToken(in: request.headers), let entry = runtime.tokens.current.authenticate(token) else {
-            throw APIError.unauthorized
-        }
+        guard let entry = caller(request.headers) else { throw APIError.unauthorized }
         return entry
+    }
+
+    private func caller(_ headers: HTTPFields) -> ServicesTokens.Entry? {
+        Self.servicesToken(in: headers).flatMap { runtime.tokens.current.authenticate($0) }
     }
 
     /// The services token: the value of the one header field that carries it, found by a plain scan (the fields'
@@ -102,10 +104,7 @@ struct ResolveRoutes: Sendable {
             let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
             let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
             do {
-                let cached = runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date()) { stored in
-                    (connectorID: ResolveAnswer.connectorID(stored),
-                     body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID))
-                }
+                let cached = cachedAnswer(request, key: key, minValidSeconds: minValidSeconds)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -138,10 +137,46 @@ struct ResolveRoutes: Sendable {
         case .success: outcome = "ok"
         case .failure(let error): outcome = error.code
         }
+        record(outcome, of: request, by: entry, connectorID: connectorID, started: started)
+        return result
+    }
+
+    /// The answer the cache holds for `request`, if it is still valid for `minValidSeconds`.
+    private func cachedAnswer(
+        _ request: ResolveRequest, key: ResolveCache.Key, minValidSeconds: Int
+    ) -> (connectorID: String, body: ByteBuffer)? {
+        runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date()) { stored in
+            (connectorID: ResolveAnswer.connectorID(stored),
+             body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID))
+        }
+    }
+
+    /// The metrics and the audit event of one resolve.
+    private func record(
+        _ outcome: String, of request: ResolveRequest, by entry: ServicesTokens.Entry, connectorID: String?,
+        started: ContinuousClock.Instant
+    ) {
         runtime.metrics.recordResolve(outcome: outcome, duration: started.duration(to: .now))
         runtime.audit.record(AuditWriter.Event(
             actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
             userID: request.userID, at: Date()))
-        return result
+    }
+
+    /// The 200 body for a single resolve that the cache can answer on its own, with its metrics and audit event
+    /// recorded as the route would; nil, with nothing recorded, for anything else (no or a wrong services token,
+    /// a body that is not the plain request, a provider the token may not resolve, a cache miss), which the route
+    /// then answers. ``ResolveFastPath`` calls this on the connection's event loop, so it never waits.
+    func answerFromCache(headers: HTTPFields, body: ByteBuffer, started: ContinuousClock.Instant) -> ByteBuffer? {
+        guard let entry = caller(headers),
+              let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
+              entry.providers?.contains(request.provider) ?? true
+        else { return nil }
+        let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
+        guard let cached = cachedAnswer(request, key: key, minValidSeconds: request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds)
+        else { return nil }
+        runtime.metrics.recordCacheLookup(hit: true)
+        runtime.metrics.recordEventLoopAnswer()
+        record("ok", of: request, by: entry, connectorID: cached.connectorID, started: started)
+        return cached.body
     }
 }

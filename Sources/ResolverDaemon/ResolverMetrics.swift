@@ -18,6 +18,7 @@ final class ResolverMetrics: Sendable {
     private let refreshLeases: Gauge
     private let cacheHits: Counter
     private let cacheMisses: Counter
+    private let eventLoopAnswers: Counter
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
 
@@ -29,6 +30,9 @@ final class ResolverMetrics: Sendable {
         let cache = Self.name("resolve_cache", unit: "total", help: "Resolves answered from the cache (hit) or from the database (miss)")
         cacheHits = registry.makeCounter(descriptor: cache, labels: [("result", "hit")])
         cacheMisses = registry.makeCounter(descriptor: cache, labels: [("result", "miss")])
+        eventLoopAnswers = registry.makeCounter(descriptor: Self.name(
+            "resolve_event_loop_answers", unit: "total",
+            help: "Cache hits answered on the connection's event loop, before the router (a subset of the hits)"))
         poolInUse = registry.makeGauge(descriptor: Self.pool, labels: [("state", "in_use")])
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
@@ -68,6 +72,11 @@ final class ResolverMetrics: Sendable {
     /// Counts one cache lookup of the resolve path.
     func recordCacheLookup(hit: Bool) {
         (hit ? cacheHits : cacheMisses).increment()
+    }
+
+    /// Counts one cache hit answered by ``ResolveFastPath``.
+    func recordEventLoopAnswer() {
+        eventLoopAnswers.increment()
     }
 
     /// Counts one refresh by provider and outcome and records its time.

@@ -1,0 +1,241 @@
+import Connectors
+import Foundation
+import Glibc
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PGTestSupport
+import ServiceLifecycle
+import Testing
+@testable import ResolverDaemon
+
+/// The API listener as `resolverd serve` runs it, on a real socket: cache hits are answered by
+/// ``ResolveFastPath`` before the router, everything else by the router, in the order the requests came.
+@Suite(.enabled(if: TestDatabase.isConfigured)) struct ResolveFastPathTests {
+    @Test func aHitIsAnsweredBeforeTheRouterJustAsTheRouterAnswers() async throws {
+        try await DaemonHarness.with { daemon in
+            let key = try DaemonHarness.sampleKey()
+            let record = try await daemon.runtime.store.put(
+                userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
+            let gateway = daemon.gatewayToken
+            try await daemon.withLiveAPI { client, _ in
+                let body = #"{"provider": "stripe", "user_id": "u_1"}"#
+                let first = try await client.resolve(body, token: gateway)  // a miss: the router answers
+                #expect(daemon.eventLoopAnswers == 0)
+                let second = try await client.resolve(body, token: gateway)  // a hit: answered on the event loop
+                #expect(daemon.eventLoopAnswers == 1)
+                #expect(first.status == .ok && second.status == .ok)
+                #expect(second.text == first.text)
+                #expect(second.object["access_token"] as? String == key)
+                for name in [HTTPField.Name.contentType, .contentLength, .server] {
+                    #expect(second.headers[name] != nil && second.headers[name] == first.headers[name], "\(name)")
+                }
+                let date = try #require(second.headers[.date])
+                #expect(date.wholeMatch(of: /[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT/) != nil, "\(date)")
+            }
+            let metrics = String(decoding: daemon.runtime.metrics.render(), as: UTF8.self)
+            for line in [#"resolverd_resolves_total{outcome="ok"} 2"#, #"resolverd_resolve_cache_total{result="hit"} 1"#,
+                         #"resolverd_resolve_cache_total{result="miss"} 1"#, "resolverd_resolve_event_loop_answers_total 1"] {
+                #expect(metrics.contains(line), "\(line)")
+            }
+            await daemon.runtime.audit.flush()
+            let rows = try await daemon.pool.query("SELECT actor, outcome, connector_id FROM audit_events")
+            #expect(rows.count == 2)
+            for row in rows {
+                let (actor, outcome, connectorID) = try row.decode((String, String, String?).self)
+                #expect(actor == "gateway" && outcome == "ok" && connectorID == record.id)
+            }
+        }
+    }
+
+    /// With the answer cached, every request that is not a plain, allowed resolve still gets the router's answer.
+    @Test func everythingButAPlainAllowedHitGoesToTheRouter() async throws {
+        try await DaemonHarness.with { daemon in
+            try await daemon.runtime.store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at"))
+            let (gateway, limited) = (daemon.gatewayToken, daemon.limitedToken)
+            try await daemon.withLiveAPI { client, _ in
+                let body = #"{"provider": "gmail", "user_id": "u_1"}"#
+                #expect(try await client.resolve(body, token: gateway).status == .ok)  // now cached
+                #expect(try await client.resolve(body, token: nil).errorCode == "unauthorized")
+                #expect(try await client.resolve(body, token: gateway + "x").errorCode == "unauthorized")
+                #expect(try await client.resolve(body, token: limited).errorCode == "forbidden")
+                #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "u_1", "min_valid_seconds": -1}"#, token: gateway).errorCode == "invalid_request")
+                #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "u_1""#, token: gateway).errorCode == "invalid_request")
+                #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "u_2"}"#, token: gateway).errorCode == "not_connected")
+                // The same answer, in a shape the plain reader leaves to JSONDecoder, and padded past the limit.
+                let escaped = #"{"provider": "gm\u0061il", "user_id": "u_1"}"#
+                #expect(try await client.resolve(escaped, token: gateway).status == .ok)
+                let padded = String(repeating: " ", count: ResolveFastPath.bodyLimit) + body
+                #expect(try await client.resolve(padded, token: gateway).status == .ok)
+                let huge = try await client.resolve(String(repeating: " ", count: 1 << 20) + body, token: gateway)
+                #expect(huge.status == .contentTooLarge)
+                #expect(try await client.execute(uri: "/internal/v1/resolve", method: .get).status == .methodNotAllowed)
+                #expect(daemon.eventLoopAnswers == 0)
+                #expect(try await client.resolve(body, token: gateway).status == .ok)
+                #expect(daemon.eventLoopAnswers == 1)
+            }
+        }
+    }
+
+    /// Answers leave in the order the requests came, even when the first is the router's (a database read) and
+    /// the next could be answered at once; `Connection: close` is honoured after the answer.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await DaemonHarness.with { daemon in
+            try await daemon.runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let gateway = daemon.gatewayToken
+            try await daemon.withLiveAPI { client, port in
+                #expect(try await client.resolve(#"{"provider":"stripe","user_id":"u_1"}"#, token: gateway).status == .ok)
+                func request(_ user: String, close: Bool = false) -> String {
+                    let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
+                    return "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(gateway)\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                        + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+                }
+                let answers = try await RawHTTP.exchange(
+                    port: port, sends: [request("u_404") + request("u_1") + request("u_1") + request("u_1", close: true)])
+                #expect(answers.responses.map(\.status) == [404, 200, 200, 200])
+                #expect(answers.responses.first?.body.contains("not_connected") == true)
+                #expect(answers.closed)
+                // The middle two may be answered on the event loop or by the router, as the 404 was in flight or
+                // not; the last asks to close, so the router answers it.
+                #expect(daemon.eventLoopAnswers <= 2)
+            }
+        }
+    }
+
+    /// A request whose body arrives in pieces, some time after its head, is held until its end and answered.
+    @Test func aBodyInPiecesIsHeldUntilItsEnd() async throws {
+        try await DaemonHarness.with { daemon in
+            try await daemon.runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let gateway = daemon.gatewayToken
+            try await daemon.withLiveAPI { client, port in
+                let body = #"{"provider":"stripe","user_id":"u_1"}"#
+                #expect(try await client.resolve(body, token: gateway).status == .ok)
+                let head = "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(gateway)\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n"
+                let split = body.index(body.startIndex, offsetBy: 10)
+                let answers = try await RawHTTP.exchange(port: port, sends: [head, String(body[..<split]), String(body[split...])])
+                #expect(answers.responses.map(\.status) == [200])
+                #expect(daemon.eventLoopAnswers == 1)
+            }
+        }
+    }
+
+    @Test func httpDatesAreIMFFixdate() {
+        #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        var date = HTTPDate()
+        #expect(date.current(now: Date(timeIntervalSince1970: 1_796_212_800.9)) == "Wed, 02 Dec 2026 12:00:00 GMT")
+    }
+
+    @Test func onlyPlainResolvesOnConnectionsThatStayOpenAreHeld() {
+        func head(_ method: HTTPRequest.Method = .post, _ path: String = "/internal/v1/resolve", _ fields: HTTPFields = [:]) -> HTTPRequest {
+            HTTPRequest(method: method, scheme: nil, authority: "localhost", path: path, headerFields: fields)
+        }
+        #expect(ResolveFastPath.mayAnswer(head()))
+        #expect(ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.connection: "keep-alive"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.connection: "Close"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.expect: "100-continue"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.get)))
+        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve/batch")))
+        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve?x=1")))
+    }
+}
+
+extension DaemonHarness {
+    /// Runs `body` with a client of the API listener as `resolverd serve` builds it, on a real socket, and its port;
+    /// the cache's change listener runs meanwhile, so that the cache serves.
+    func withLiveAPI(_ body: @Sendable (any TestClientProtocol, Int) async throws -> Void) async throws {
+        let listener = ServiceGroup(services: [runtime.cacheInvalidator()], logger: Logger(label: "test"))
+        let listening = Task { try await listener.run() }
+        defer { listening.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !runtime.cache.isListening && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(runtime.cache.isListening)
+        let (api, _) = buildApplications(
+            runtime: runtime, listen: ListenAddress(host: "127.0.0.1", port: 0), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+        try await api.test(.live) { client in try await body(client, try #require(client.port)) }
+        await listener.triggerGracefulShutdown()
+        _ = try? await listening.value
+    }
+
+    var eventLoopAnswers: Int {
+        let metrics = String(decoding: runtime.metrics.render(), as: UTF8.self)
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("resolverd_resolve_event_loop_answers_total ") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+    }
+}
+
+/// HTTP/1.1 over a plain blocking socket, for what the test clients do not do: several requests in one write, a
+/// request in pieces. Runs on its own thread, never on the tasks' pool, which the server's router needs.
+enum RawHTTP {
+    struct Response { var status: Int; var body: String }
+    struct Exchange { var responses: [Response]; var closed: Bool }
+
+    static func exchange(port: Int, sends: [String]) async throws -> Exchange {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(port: port, sends: sends) }) }.start()
+        }
+    }
+
+    private struct SocketError: Error { var step: String }
+
+    private static func run(port: Int, sends: [String]) throws -> Exchange {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(step: "socket") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw SocketError(step: "connect") }
+        for (index, text) in sends.enumerated() {
+            if index > 0 { usleep(50_000) }
+            let bytes = Array(text.utf8)
+            guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SocketError(step: "send") }
+        }
+        // Reads until the server closes, or until it has been quiet for a second with every answer complete.
+        var received: [UInt8] = []
+        var closed = false
+        var quiet = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &quiet, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count == 0 { closed = true; break }
+            if count < 0 { break }
+            received += chunk[..<count]
+        }
+        return Exchange(responses: parse(received), closed: closed)
+    }
+
+    /// Status and body of each complete response (bodies by Content-Length).
+    private static func parse(_ bytes: [UInt8]) -> [Response] {
+        var responses: [Response] = []
+        var rest = bytes[...]
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        while let end = rest.firstRange(of: separator) {
+            let head = String(decoding: rest[..<end.lowerBound], as: UTF8.self)
+            let lines = head.split(separator: "\r\n")
+            guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else { break }
+            let length = lines.dropFirst().compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
+            let bodyStart = end.upperBound
+            guard rest.distance(from: bodyStart, to: rest.endIndex) >= length else { break }
+            let bodyEnd = rest.index(bodyStart, offsetBy: length)
+            responses.append(Response(status: status, body: String(decoding: rest[bodyStart..<bodyEnd], as: UTF8.self)))
+            rest = rest[bodyEnd...]
+        }
+        return responses
+    }
+}

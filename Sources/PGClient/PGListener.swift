@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 
 /// What a listener reports.
 public enum PGListenerEvent: Sendable, Hashable {
@@ -41,10 +42,21 @@ public struct PGListener: Sendable {
         while !Task.isCancelled {
             do {
                 let connection = try await PGConnection.connect(configuration)
-                connection.setNotificationHandler { continuation.yield(.notification($0)) }
+                // Notifications can be read in the same batch as LISTEN's answer, before this task resumes: they
+                // wait here until `.listening` is out, so consumers always see it first.
+                let gate = Mutex<[PGNotification]?>([])
+                connection.setNotificationHandler { note in
+                    gate.withLock { held in
+                        if held == nil { continuation.yield(.notification(note)) } else { held!.append(note) }
+                    }
+                }
                 let statement = channels.map { "LISTEN " + PGQuery.quoteIdentifier($0) }.joined(separator: "; ")
                 try await connection.execute(unsafeSQL: statement)
-                continuation.yield(.listening)
+                gate.withLock { held in
+                    continuation.yield(.listening)
+                    for note in held ?? [] { continuation.yield(.notification(note)) }
+                    held = nil
+                }
                 backoff = initialBackoff
                 await withTaskCancellationHandler {
                     await connection.waitUntilClosed()

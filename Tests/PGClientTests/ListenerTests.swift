@@ -46,6 +46,24 @@ func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bo
         }
     }
 
+    /// With notifications arriving all the time, some come in the same read as LISTEN's answer; they still
+    /// follow `.listening`, which tells a consumer it may start.
+    @Test func listeningComesBeforeAnyNotification() async throws {
+        try await TestDatabase.withSchema(maxConnections: 2) { pool, configuration in
+            let channel = "chan_\(UUID().uuidString.prefix(6))"
+            let notifier = Task {
+                while !Task.isCancelled { try? await pool.notify(channel: channel, payload: "busy") }
+            }
+            defer { notifier.cancel() }
+            for _ in 0..<20 {
+                let collector = EventCollector(PGListener(configuration: configuration).events(channels: [channel]))
+                let notified = try #require(await collector.waitFor(isNotification(channel: channel, payload: "busy")))
+                let events = await collector.events
+                #expect(events.first == .listening, "\(events.prefix(notified + 1))")
+            }
+        }
+    }
+
     @Test func keepsDeliveringAfterTheServerRestarts() async throws {
         try await TestDatabase.withPrivateCluster { cluster in
             var listener = PGListener(configuration: cluster.connectionConfiguration)

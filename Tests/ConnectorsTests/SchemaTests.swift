@@ -15,6 +15,12 @@ import Testing
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name")
             #expect(try tables.map { try $0.decode(String.self, at: 0) }
                 == ["api_keys", "audit_events", "connector_grants", "connector_tokens", "schema_migrations"])
+            // Every resolve adds an audit row: besides its key, the table keeps only the BRIN index on time.
+            let auditIndexes = try await pool.query(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'audit_events' ORDER BY indexname")
+            let indexes = try auditIndexes.map { try $0.decode((String, String).self) }
+            #expect(indexes.map(\.0) == ["audit_events_pkey", "audit_events_time"])
+            #expect(indexes.last?.1.contains("USING brin (occurred_at)") == true)
         }
     }
 

@@ -10,6 +10,7 @@ public enum ConnectorsSchema {
         Migration0002GrantSettings.migration,
         Migration0003LeaseIndex.migration,
         Migration0004AuditTimeBRIN.migration,
+        Migration0005AuditConnectorIndex.migration,
     ]
 
     /// The migrator for this schema.

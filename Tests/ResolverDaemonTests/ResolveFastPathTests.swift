@@ -131,6 +131,45 @@ import Testing
         }
     }
 
+    /// Graceful shutdown closes idle connections; a request held here is not idle: the router gets it and
+    /// answers it once the rest arrives, and only then is the connection closed.
+    @Test func aHeldRequestIsAnsweredWhenShutdownBegins() async throws {
+        try await DaemonHarness.with { daemon in
+            let user = uniqueUser()
+            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let port = try RawHTTP.freePort()
+            let (api, _) = buildApplications(
+                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+            let group = ServiceGroup(services: [daemon.runtime.cacheInvalidator(), api], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
+            func request(close: Bool) -> (head: String, body: String) {
+                ("POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(daemon.gatewayToken)\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n", body)
+            }
+            // Until the listener serves and the answer is cached (asking to close, so the router answers).
+            let deadline = ContinuousClock.now + .seconds(10)
+            while daemon.runtime.cache.count == 0 && ContinuousClock.now < deadline {
+                let warm = request(close: true)
+                _ = try? await RawHTTP.exchange(port: port, sends: [warm.head + warm.body])
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try #require(daemon.runtime.cache.count == 1)
+
+            let held = request(close: false)
+            let split = held.body.index(held.body.startIndex, offsetBy: 10)
+            async let answers = RawHTTP.exchange(
+                port: port, sends: [held.head + held.body[..<split], String(held.body[split...])], pause: .seconds(1))
+            try await Task.sleep(for: .milliseconds(300))
+            await group.triggerGracefulShutdown()
+            let exchange = try await answers
+            #expect(exchange.responses.map(\.status) == [200])
+            #expect(exchange.closed)
+            try await running.value
+            #expect(daemon.eventLoopAnswers == 0)
+        }
+    }
+
     @Test func httpDatesAreIMFFixdate() {
         #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
         #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
@@ -200,15 +239,32 @@ enum RawHTTP {
     struct Response { var status: Int; var body: String }
     struct Exchange { var responses: [Response]; var closed: Bool }
 
-    static func exchange(port: Int, sends: [String]) async throws -> Exchange {
+    /// Sends each of `sends` (`pause` apart) on one connection and reads the answers.
+    static func exchange(port: Int, sends: [String], pause: Duration = .milliseconds(50)) async throws -> Exchange {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try run(port: port, sends: sends) }) }.start()
+            Thread { continuation.resume(with: Result { try run(port: port, sends: sends, pause: pause) }) }.start()
         }
+    }
+
+    /// A port nothing listens on now (the kernel's pick for port 0).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(step: "socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw SocketError(step: "bind") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private struct SocketError: Error { var step: String }
 
-    private static func run(port: Int, sends: [String]) throws -> Exchange {
+    private static func run(port: Int, sends: [String], pause: Duration) throws -> Exchange {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(step: "socket") }
         defer { close(fd) }
@@ -223,7 +279,7 @@ enum RawHTTP {
         }
         guard connected == 0 else { throw SocketError(step: "connect") }
         for (index, text) in sends.enumerated() {
-            if index > 0 { usleep(50_000) }
+            if index > 0 { usleep(UInt32(pause.components.seconds * 1_000_000 + pause.components.attoseconds / 1_000_000_000_000)) }
             let bytes = Array(text.utf8)
             guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SocketError(step: "send") }
         }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -14,8 +15,12 @@ func buildApplications(
     let fastPath = runtime.cache.capacity > 0
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: fastPath ? [ResolveFastPath(routes: routes, serverName: serverName)] : [])),
+        server: HTTPServerBuilder { responder in
+            DatabaseAffineChannel(
+                HTTP1Channel(responder: responder, configuration: .init(
+                    additionalChannelHandlers: fastPath ? [ResolveFastPath(routes: routes, serverName: serverName)] : [])),
+                executors: runtime.pool.executors)
+        },
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),
         onServerRunning: { channel in
             runtime.logger.notice("API listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])

@@ -69,16 +69,14 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.body, _):
             context.fireChannelRead(data)
         case (.end(let trailers), .holding(let head, let body, let started)):
-            state = .idle
             if trailers == nil,
                let answer = routes.answerFromCache(headers: head.headerFields, body: body ?? ByteBuffer(), started: started) {
                 write(answer, context: context)
             } else {
-                owed += 1
-                context.fireChannelRead(wrapInboundOut(.head(head)))
-                if let body { context.fireChannelRead(wrapInboundOut(.body(body))) }
+                release(context: context)
                 context.fireChannelRead(data)
             }
+            state = .idle
         case (.end, _):
             state = .idle
             context.fireChannelRead(data)

@@ -98,13 +98,13 @@ struct ResolveRoutes: Sendable {
     ) async -> Result<ByteBuffer, APIError> {
         let result: Result<ByteBuffer, APIError>
         var connectorID: String?
-        if let allowed = entry.providers, !allowed.contains(request.provider) {
+        if !entry.mayResolve(request.provider) {
             result = .failure(APIError(.forbidden, "forbidden", "this services token may not resolve \(request.provider)"))
         } else {
-            let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
-            let minValidSeconds = request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds
+            let key = request.cacheKey
+            let minValidSeconds = request.effectiveMinValidSeconds
             do {
-                let cached = cachedAnswer(request, key: key, minValidSeconds: minValidSeconds)
+                let cached = cachedAnswer(request)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -141,11 +141,9 @@ struct ResolveRoutes: Sendable {
         return result
     }
 
-    /// The answer the cache holds for `request`, if it is still valid for `minValidSeconds`.
-    private func cachedAnswer(
-        _ request: ResolveRequest, key: ResolveCache.Key, minValidSeconds: Int
-    ) -> (connectorID: String, body: ByteBuffer)? {
-        runtime.cache.withValue(for: key, minValidSeconds: minValidSeconds, now: Date()) { stored in
+    /// The answer the cache holds for `request`, if it is still valid for the request's `min_valid_seconds`.
+    private func cachedAnswer(_ request: ResolveRequest) -> (connectorID: String, body: ByteBuffer)? {
+        runtime.cache.withValue(for: request.cacheKey, minValidSeconds: request.effectiveMinValidSeconds, now: Date()) { stored in
             (connectorID: ResolveAnswer.connectorID(stored),
              body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID))
         }
@@ -169,14 +167,17 @@ struct ResolveRoutes: Sendable {
     func answerFromCache(headers: HTTPFields, body: ByteBuffer, started: ContinuousClock.Instant) -> ByteBuffer? {
         guard let entry = caller(headers),
               let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
-              entry.providers?.contains(request.provider) ?? true
-        else { return nil }
-        let key = ResolveCache.Key(userID: request.userID, provider: request.provider)
-        guard let cached = cachedAnswer(request, key: key, minValidSeconds: request.minValidSeconds ?? ResolveRequest.defaultMinValidSeconds)
+              entry.mayResolve(request.provider),
+              let cached = cachedAnswer(request)
         else { return nil }
         runtime.metrics.recordCacheLookup(hit: true)
         runtime.metrics.recordEventLoopAnswer()
         record("ok", of: request, by: entry, connectorID: cached.connectorID, started: started)
         return cached.body
     }
+}
+
+private extension ResolveRequest {
+    var cacheKey: ResolveCache.Key { ResolveCache.Key(userID: userID, provider: provider) }
+    var effectiveMinValidSeconds: Int { minValidSeconds ?? Self.defaultMinValidSeconds }
 }

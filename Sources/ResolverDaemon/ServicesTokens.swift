@@ -9,6 +9,9 @@ struct ServicesTokens: Sendable {
         var hash: [UInt8]
         /// nil: every provider.
         var providers: Set<String>?
+
+        /// Whether this token may resolve `provider`'s connectors.
+        func mayResolve(_ provider: String) -> Bool { providers?.contains(provider) ?? true }
     }
 
     private(set) var entries: [Entry]

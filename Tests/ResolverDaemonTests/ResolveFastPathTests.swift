@@ -94,10 +94,8 @@ import Testing
             try await daemon.withLiveAPI { client, port in
                 #expect(try await client.resolve(#"{"provider":"stripe","user_id":"\#(user)"}"#, token: gateway).status == .ok)
                 func request(_ user: String, close: Bool = false) -> String {
-                    let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
-                    return "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(gateway)\r\n"
-                        + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-                        + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+                    let request = RawHTTP.resolve(user: user, token: gateway, close: close)
+                    return request.head + request.body
                 }
                 let answers = try await RawHTTP.exchange(
                     port: port, sends: [request(user + "_404") + request(user) + request(user) + request(user, close: true)])
@@ -121,8 +119,7 @@ import Testing
                 let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
                 #expect(try await client.resolve(body, token: gateway).status == .ok)
                 _ = try await daemon.warm(client, body, token: gateway)
-                let head = "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(gateway)\r\n"
-                    + "Content-Length: \(body.utf8.count)\r\n\r\n"
+                let head = RawHTTP.resolve(user: user, token: gateway, close: false).head
                 let split = body.index(body.startIndex, offsetBy: 10)
                 let answers = try await RawHTTP.exchange(port: port, sends: [head, String(body[..<split]), String(body[split...])])
                 #expect(answers.responses.map(\.status) == [200])
@@ -142,10 +139,8 @@ import Testing
                 runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
             let group = ServiceGroup(services: [daemon.runtime.cacheInvalidator(), api], logger: Logger(label: "test"))
             let running = Task { try await group.run() }
-            let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
             func request(close: Bool) -> (head: String, body: String) {
-                ("POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(daemon.gatewayToken)\r\n"
-                    + "Content-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n", body)
+                RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: close)
             }
             // Until the listener serves and the answer is cached (asking to close, so the router answers).
             let deadline = ContinuousClock.now + .seconds(10)
@@ -238,6 +233,14 @@ extension DaemonHarness {
 enum RawHTTP {
     struct Response { var status: Int; var body: String }
     struct Exchange { var responses: [Response]; var closed: Bool }
+
+    /// A stripe resolve for `user` as it goes on the wire: the head (with `Connection: close` if asked) and the body.
+    static func resolve(user: String, token: String, close: Bool) -> (head: String, body: String) {
+        let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
+        let head = "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(token)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n"
+        return (head, body)
+    }
 
     /// Sends each of `sends` (`pause` apart) on one connection and reads the answers.
     static func exchange(port: Int, sends: [String], pause: Duration = .milliseconds(50)) async throws -> Exchange {

@@ -1,4 +1,4 @@
-import Connectors
+@testable import Connectors
 import ResolverCrypto
 import Foundation
 import PGClient
@@ -70,6 +70,69 @@ import Testing
             try await store.put(userID: "u_3", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at", refreshToken: "rt"))
             _ = try await pool.query("UPDATE connector_tokens SET access_token = refresh_token WHERE user_id = 'u_3'")
             await #expect(throws: ConnectorError.self) { _ = try await store.resolve(userID: "u_3", provider: "gmail") }
+        }
+    }
+
+    @Test func oneReadForManyKeysFindsEachKeysRowAndNothingElse() async throws {
+        try await withStore { store, pool, _ in
+            var secrets: [String: String] = [:]
+            for index in 1...5 {
+                let secret = try sampleKey()
+                secrets["u_\(index)"] = secret
+                try await store.put(userID: "u_\(index)", provider: "stripe", credential: Credential(type: .apiKey, accessToken: secret))
+            }
+            try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1"))
+            let wanted = [
+                ConnectorStore.Lookup(userID: "u_1", provider: "stripe"), ConnectorStore.Lookup(userID: "u_3", provider: "stripe"),
+                ConnectorStore.Lookup(userID: "u_1", provider: "gmail"), ConnectorStore.Lookup(userID: "u_2", provider: "gmail"),
+                ConnectorStore.Lookup(userID: "u_9", provider: "stripe"), ConnectorStore.Lookup(userID: "stripe", provider: "u_4"),
+            ]
+            let rows = try await ConnectorStore.rows(for: wanted, from: pool)
+            #expect(Set(rows.keys) == Set(wanted.prefix(3)))
+            for (key, row) in rows {
+                #expect(try row.decode(String.self, at: 1) == key.userID && row.decode(String.self, at: 3) == key.provider)
+            }
+        }
+    }
+
+    @Test func concurrentResolvesEachGetTheirOwnConnector() async throws {
+        // Far more resolves than the test pool's one lookup slot: most of them are read in batches.
+        try await withStore { store, pool, _ in
+            var secrets: [String: String] = [:]
+            for index in 0..<40 {
+                let secret = try sampleKey()
+                secrets["u_\(index)"] = secret
+                try await store.put(userID: "u_\(index)", provider: "stripe", credential: Credential(type: .apiKey, accessToken: secret))
+            }
+            // One row's ciphertext is another's: only that resolve fails.
+            _ = try await pool.query(
+                "UPDATE connector_tokens SET access_token = (SELECT access_token FROM connector_tokens WHERE user_id = 'u_0') WHERE user_id = 'u_7'")
+            let users = (0..<40).map { "u_\($0)" } + ["u_404", "u_405"]
+            let outcomes = await withTaskGroup(of: (String, Result<String?, any Error>).self) { group in
+                for _ in 0..<3 {
+                    for user in users {
+                        group.addTask {
+                            do {
+                                return (user, .success(try await store.resolve(userID: user, provider: "stripe")?.accessToken))
+                            } catch {
+                                return (user, .failure(error))
+                            }
+                        }
+                    }
+                }
+                var outcomes: [(String, Result<String?, any Error>)] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            #expect(outcomes.count == 3 * users.count)
+            for (user, outcome) in outcomes {
+                switch (user, outcome) {
+                case ("u_7", .failure(let error)): #expect((error as? ConnectorError)?.code == .corruptCredential)
+                case ("u_404", .success(let token)), ("u_405", .success(let token)): #expect(token == nil)
+                case (_, .success(let token)): #expect(token == secrets[user], "\(user)")
+                case (_, .failure(let error)): Issue.record("\(user): \(error)")
+                }
+            }
         }
     }
 

@@ -10,10 +10,26 @@ public final class ConnectorStore: Sendable {
 
     public let pool: PGConnectionPool
     public let cipher: CredentialCipher
+    /// The resolve path's reads by user and provider, gathered into one query each while the database is busy.
+    private let lookups: LookupBatcher<Lookup, PGRow>
+
+    struct Lookup: Hashable, Sendable {
+        var userID: String
+        var provider: String
+    }
+
+    /// Resolve reads run on at most a quarter of the pool's connections at once (at least one): under load they
+    /// go out in batches, and the other connections stay free for writes, the audit and refreshes.
+    public static func lookupSlots(poolSize: Int) -> Int { max(1, poolSize / 4) }
+    /// The most keys one resolve read asks for.
+    static let lookupBatchLimit = 64
 
     public init(pool: PGConnectionPool, cipher: CredentialCipher) {
         self.pool = pool
         self.cipher = cipher
+        self.lookups = LookupBatcher(
+            maxInFlight: Self.lookupSlots(poolSize: pool.configuration.maxConnections), maxBatch: Self.lookupBatchLimit
+        ) { [pool] keys in try await Self.rows(for: keys, from: pool) }
     }
 
     static let recordColumns: StaticString = """
@@ -78,9 +94,30 @@ public final class ConnectorStore: Sendable {
 
     /// The connector of `userID` for `provider` with its access token opened; nil when there is none.
     public func resolve(userID: String, provider: String) async throws -> ResolvedConnector? {
-        let rows = try await pool.query(
-            "SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE user_id = \(userID) AND provider = \(provider)")
-        return try rows.first.map(resolved(from:))
+        try await lookups.value(for: Lookup(userID: userID, provider: provider)).map(resolved(from:))
+    }
+
+    /// The rows of the connectors with these keys (distinct), by key: one statement, whatever the number of keys.
+    static func rows(for keys: [Lookup], from pool: PGConnectionPool) async throws -> [Lookup: PGRow] {
+        let rows: PGRows
+        if keys.count == 1 {
+            rows = try await pool.query(
+                "SELECT \(unsafe: recordColumns), access_token FROM connector_tokens WHERE user_id = \(keys[0].userID) AND provider = \(keys[0].provider)")
+        } else {
+            rows = try await pool.query(
+                """
+                SELECT \(unsafe: recordColumns), access_token FROM connector_tokens
+                JOIN unnest(\(keys.map(\.userID))::text[], \(keys.map(\.provider))::text[]) AS wanted (user_id, provider)
+                USING (user_id, provider)
+                """)
+        }
+        var found: [Lookup: PGRow] = [:]
+        found.reserveCapacity(rows.count)
+        for row in rows {
+            // Columns 1 and 3 of recordColumns: user_id and provider.
+            found[Lookup(userID: try row.decode(String.self, at: 1), provider: try row.decode(String.self, at: 3))] = row
+        }
+        return found
     }
 
     private func resolved(from row: PGRow) throws -> ResolvedConnector {

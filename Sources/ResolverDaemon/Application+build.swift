@@ -11,15 +11,15 @@ func buildApplications(
     onAPIRunning: @escaping @Sendable () async -> Void = {}
 ) -> (api: some ApplicationProtocol, admin: some ApplicationProtocol) {
     let routes = ResolveRoutes(runtime: runtime)
-    // With the cache off every resolve goes to the database, so there is nothing to answer before the router.
-    let fastPath = runtime.cache.capacity > 0
+    let executors = ExecutorRotation(runtime.pool.executors)
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
         server: HTTPServerBuilder { responder in
             DatabaseAffineChannel(
-                HTTP1Channel(responder: responder, configuration: .init(
-                    additionalChannelHandlers: fastPath ? [ResolveFastPath(routes: routes, serverName: serverName)] : [])),
-                executors: runtime.pool.executors)
+                HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [
+                    ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next()),
+                ])),
+                executors: executors)
         },
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),
         onServerRunning: { channel in

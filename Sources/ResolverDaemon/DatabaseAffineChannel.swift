@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Runs each API connection's task on one of the database I/O threads (round robin) instead of the shared
+/// Runs each API connection's task on one of the database I/O threads (in turn) instead of the shared
 /// concurrency pool. A request that reads the database then continues on the thread that received the
 /// database's answer, instead of that thread waking a pool thread to continue: one thread hand-off fewer per
 /// query. Channel set-up and everything on the event loop (``ResolveFastPath`` among it) are unchanged.
@@ -12,10 +12,9 @@ struct DatabaseAffineChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
 
     let inner: Inner
-    let executors: [any TaskExecutor]
-    private let next = Counter()
+    let executors: ExecutorRotation
 
-    init(_ inner: Inner, executors: [any TaskExecutor]) {
+    init(_ inner: Inner, executors: ExecutorRotation) {
         self.inner = inner
         self.executors = executors
     }
@@ -25,13 +24,23 @@ struct DatabaseAffineChannel<Inner: ServerChildChannel>: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
-        guard !executors.isEmpty else { return await inner.handle(value: value, logger: logger) }
-        let executor = executors[next.take() % executors.count]
+        guard let executor = executors.next() else { return await inner.handle(value: value, logger: logger) }
         await withTaskExecutorPreference(executor) { await inner.handle(value: value, logger: logger) }
     }
+}
 
-    private final class Counter: Sendable {
-        private let value = Atomic<Int>(0)
-        func take() -> Int { value.add(1, ordering: .relaxed).oldValue & Int.max }
+/// Task executors handed out in turn (the database I/O threads), so that connections spread over them.
+final class ExecutorRotation: Sendable {
+    let executors: [any TaskExecutor]
+    private let turn = Atomic<Int>(0)
+
+    init(_ executors: [any TaskExecutor]) {
+        self.executors = executors
+    }
+
+    /// The next executor; nil when there are none.
+    func next() -> (any TaskExecutor)? {
+        guard !executors.isEmpty else { return nil }
+        return executors[(turn.add(1, ordering: .relaxed).oldValue & Int.max) % executors.count]
     }
 }

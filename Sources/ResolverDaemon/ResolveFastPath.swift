@@ -1,13 +1,19 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
+import Logging
 import NIOCore
 import NIOHTTPTypes
 
-/// Answers `POST /internal/v1/resolve` from the cache on the connection's event loop, before the request
-/// reaches the router: a hit then costs no task, no hop to another thread and back, and no response stream.
-/// Everything else (a miss, an error, another route, a request asking to close the connection) goes on to the
-/// router untouched, which answers it as it would without this handler; so does a request that arrives while
-/// the router still owes an answer on the connection, which keeps the answers in the order of the requests.
+/// Answers plain `POST /internal/v1/resolve` requests itself, before they reach the router: a cache hit on the
+/// connection's event loop (no task, no hop to another thread and back, no response stream), a miss through
+/// one task that reads the database and hands the answer back to the loop. Everything else (another route, a
+/// body that is not the plain request, a missing or refused services token, a request asking to close the
+/// connection) goes on to the router untouched, which answers it as it would without this handler; so does a
+/// request that arrives while the router still owes an answer on the connection.
+///
+/// Answers leave in the order of the requests: while a miss is being read, what arrives on the connection
+/// waits here (and no more is read from the socket) until its answer is written.
 ///
 /// Sits in the API listener's pipeline after the HTTP codec (`HTTPRequestPart` in, `HTTPResponsePart` out) and
 /// before Hummingbird's connection handling; one per connection, touched only on its event loop.
@@ -24,27 +30,49 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         /// Between requests.
         case idle
-        /// Holding back a resolve request until its end, to answer it here if the cache can.
+        /// Holding back a resolve request until its end, to answer it here if it can.
         case holding(head: HTTPRequest, body: ByteBuffer?, started: ContinuousClock.Instant)
         /// Passing the parts of the current request on to the router.
         case passing
+        /// Reading a resolve's connector from the database; the answer is written when the read ends.
+        case reading
     }
 
     private let routes: ResolveRoutes
     private let serverName: String
+    private let logger: Logger
+    /// Where a miss's task runs: a database I/O thread, where the database's answer arrives.
+    private let executor: (any TaskExecutor)?
     private var state = State.idle
     /// Requests passed on whose answer the router has not finished writing.
     private var owed = 0
     private var answeredSinceFlush = false
     private var date = HTTPDate()
+    /// Parts that arrived while reading, in order; handled once the answer is written.
+    private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// The channel asked to read more while reading; asked again once the answer is written.
+    private var readDeferred = false
+    /// Graceful shutdown began while reading; passed on once the answer is written.
+    private var quiesceDeferred = false
 
-    init(routes: ResolveRoutes, serverName: String) {
+    init(routes: ResolveRoutes, serverName: String, logger: Logger, executor: (any TaskExecutor)?) {
         self.routes = routes
         self.serverName = serverName
+        self.logger = logger
+        self.executor = executor
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        let part = unwrapInboundIn(data)
+        if case .reading = state {
+            waiting.append(part)
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
         case (.head(let head), .idle):
             // Only while the client reads its answers: otherwise the router's answers, which wait for the
             // socket, hold the connection back.
@@ -67,19 +95,70 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             state = .holding(head: head, body: body, started: started)
             if body!.readableBytes > Self.bodyLimit { release(context: context) }
         case (.body, _):
-            context.fireChannelRead(data)
+            context.fireChannelRead(wrapInboundOut(part))
         case (.end(let trailers), .holding(let head, let body, let started)):
-            if trailers == nil,
-               let answer = routes.answerFromCache(headers: head.headerFields, body: body ?? ByteBuffer(), started: started) {
-                write(answer, context: context)
-            } else {
+            let answer = trailers == nil
+                ? routes.fastAnswer(headers: head.headerFields, body: body ?? ByteBuffer(), started: started) : .pass
+            switch answer {
+            case .answered(let body):
+                state = .idle
+                write(.ok, body, context: context)
+            case .resolve(let request, let entry):
+                read(request, for: entry, started: started, context: context)
+            case .pass:
                 release(context: context)
-                context.fireChannelRead(data)
+                state = .idle
+                context.fireChannelRead(wrapInboundOut(part))
             }
-            state = .idle
         case (.end, _):
             state = .idle
-            context.fireChannelRead(data)
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    /// Resolves a miss in a task and writes its answer (a 200 or the route's error) back on the loop.
+    private func read(_ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        state = .reading
+        routes.runtime.metrics.recordFastPathRead()
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        var logger = logger
+        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // as Hummingbird tags a request's logger
+        let routes = routes
+        Task(executorPreference: executor) {
+            let result = await routes.answer(request, for: entry, started: started, logger: logger)
+            bound.eventLoop.execute { bound.value.handler.finishReading(result, context: bound.value.context) }
+        }
+    }
+
+    /// Writes a read's answer, then goes on with what waited meanwhile.
+    private func finishReading(_ result: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
+        guard case .reading = state else { return }
+        state = .idle
+        switch result {
+        case .success(let body): write(.ok, body, context: context)
+        case .failure(let error): write(error.status, ByteBuffer(bytes: error.body), context: context)
+        }
+        let replayed = !waiting.isEmpty
+        while let part = waiting.popFirst() {
+            handle(part, context: context)
+            if case .reading = state { break }
+        }
+        // Out before anything can close the connection; the router gets what was passed on to it.
+        if replayed {
+            channelReadComplete(context: context)
+        } else {
+            answeredSinceFlush = false
+            context.flush()
+        }
+        if case .reading = state { return }
+        if quiesceDeferred {
+            quiesceDeferred = false
+            release(context: context)
+            context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        if readDeferred {
+            readDeferred = false
+            context.read()
         }
     }
 
@@ -91,15 +170,36 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        // A read under way finds nothing to write to; what waited for it goes nowhere.
+        if case .reading = state { state = .idle }
+        waiting.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .reading = state {
+            readDeferred = true
+        } else {
+            context.read()
+        }
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), owed > 0 { owed -= 1 }
         context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // On graceful shutdown Hummingbird closes connections with no request in progress; a request held here
-        // is one, so the router gets it before the event.
-        if event is ChannelShouldQuiesceEvent { release(context: context) }
+        // On graceful shutdown Hummingbird closes connections with no request in progress. A request held here
+        // is one: the router gets it before the event. So is a read under way: the event waits for its answer.
+        if event is ChannelShouldQuiesceEvent {
+            if case .reading = state {
+                quiesceDeferred = true
+                return
+            }
+            release(context: context)
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -127,9 +227,9 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if let body { context.fireChannelRead(wrapInboundOut(.body(body))) }
     }
 
-    /// Writes the 200 answer with the headers the router's answer carries.
-    private func write(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let head = HTTPResponse(status: .ok, headerFields: [
+    /// Writes an answer with the headers the router's answer carries.
+    private func write(_ status: HTTPResponse.Status, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        let head = HTTPResponse(status: status, headerFields: [
             .contentType: "application/json; charset=utf-8",
             .contentLength: String(body.readableBytes),
             .date: date.current(),

@@ -93,7 +93,7 @@ struct ResolveRoutes: Sendable {
     }
 
     /// Resolves for `entry`, recording metrics and the audit event; never throws.
-    private func answer(
+    func answer(
         _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger
     ) async -> Result<ByteBuffer, APIError> {
         let result: Result<ByteBuffer, APIError>
@@ -160,20 +160,29 @@ struct ResolveRoutes: Sendable {
             userID: request.userID, at: Date()))
     }
 
-    /// The 200 body for a single resolve that the cache can answer on its own, with its metrics and audit event
-    /// recorded as the route would; nil, with nothing recorded, for anything else (no or a wrong services token,
-    /// a body that is not the plain request, a provider the token may not resolve, a cache miss), which the route
-    /// then answers. ``ResolveFastPath`` calls this on the connection's event loop, so it never waits.
-    func answerFromCache(headers: HTTPFields, body: ByteBuffer, started: ContinuousClock.Instant) -> ByteBuffer? {
+    /// What ``ResolveFastPath`` does with a request it held to its end.
+    enum FastAnswer {
+        /// Write this 200 body: a cache hit, its metrics and audit event recorded.
+        case answered(ByteBuffer)
+        /// A plain resolve by a caller allowed to make it, which the cache could not answer: resolve it with
+        /// ``answer(_:for:started:logger:)`` and write what that returns.
+        case resolve(ResolveRequest, ServicesTokens.Entry)
+        /// Anything else (no or a wrong services token, a body that is not the plain request, a provider the
+        /// token may not resolve): nothing recorded; the router answers it.
+        case pass
+    }
+
+    /// Decides on the connection's event loop, without waiting, what ``ResolveFastPath`` does with a resolve.
+    func fastAnswer(headers: HTTPFields, body: ByteBuffer, started: ContinuousClock.Instant) -> FastAnswer {
         guard let entry = caller(headers),
               let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
-              entry.mayResolve(request.provider),
-              let cached = cachedAnswer(request)
-        else { return nil }
+              entry.mayResolve(request.provider)
+        else { return .pass }
+        guard let cached = cachedAnswer(request) else { return .resolve(request, entry) }
         runtime.metrics.recordCacheLookup(hit: true)
         runtime.metrics.recordEventLoopAnswer()
         record("ok", of: request, by: entry, connectorID: cached.connectorID, started: started)
-        return cached.body
+        return .answered(cached.body)
     }
 }
 

@@ -19,6 +19,7 @@ final class ResolverMetrics: Sendable {
     private let cacheHits: Counter
     private let cacheMisses: Counter
     private let eventLoopAnswers: Counter
+    private let fastPathReads: Counter
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
 
@@ -33,6 +34,9 @@ final class ResolverMetrics: Sendable {
         eventLoopAnswers = registry.makeCounter(descriptor: Self.name(
             "resolve_event_loop_answers", unit: "total",
             help: "Cache hits answered on the connection's event loop, before the router (a subset of the hits)"))
+        fastPathReads = registry.makeCounter(descriptor: Self.name(
+            "resolve_fast_path_reads", unit: "total",
+            help: "Resolves the cache could not answer, read from the database and answered without the router"))
         poolInUse = registry.makeGauge(descriptor: Self.pool, labels: [("state", "in_use")])
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
@@ -77,6 +81,11 @@ final class ResolverMetrics: Sendable {
     /// Counts one cache hit answered by ``ResolveFastPath``.
     func recordEventLoopAnswer() {
         eventLoopAnswers.increment()
+    }
+
+    /// Counts one resolve that ``ResolveFastPath`` sent to the database itself.
+    func recordFastPathRead() {
+        fastPathReads.increment()
     }
 
     /// Counts one refresh by provider and outcome and records its time.

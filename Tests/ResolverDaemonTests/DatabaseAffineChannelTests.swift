@@ -31,7 +31,7 @@ import Testing
     @Test func connectionsRunOnTheDatabaseThreadsInTurn() async {
         let recorder = ThreadRecorder()
         let loops = PGIOLoop.all
-        let channel = DatabaseAffineChannel(recorder, executors: loops)
+        let channel = DatabaseAffineChannel(recorder, executors: ExecutorRotation(loops))
         for _ in 0..<(2 * loops.count) { await channel.handle(value: .init(), logger: Logger(label: "test")) }
         let expected = (0..<(2 * loops.count)).map { "resolverd-pgio\($0 % loops.count)" }
         #expect(recorder.names.withLock { $0 } == expected)
@@ -39,7 +39,7 @@ import Testing
 
     @Test func withoutExecutorsConnectionsRunWhereTheyStart() async {
         let recorder = ThreadRecorder()
-        await DatabaseAffineChannel(recorder, executors: []).handle(value: .init(), logger: Logger(label: "test"))
+        await DatabaseAffineChannel(recorder, executors: ExecutorRotation([])).handle(value: .init(), logger: Logger(label: "test"))
         #expect(recorder.names.withLock { $0.count == 1 && !$0[0].hasPrefix("resolverd-pgio") })
     }
 }

@@ -11,8 +11,9 @@ import ServiceLifecycle
 import Testing
 @testable import ResolverDaemon
 
-/// The API listener as `resolverd serve` runs it, on a real socket: cache hits are answered by
-/// ``ResolveFastPath`` before the router, everything else by the router, in the order the requests came.
+/// The API listener as `resolverd serve` runs it, on a real socket: plain resolves are answered by
+/// ``ResolveFastPath`` (hits on the event loop, misses through a database read of its own), everything else by
+/// the router, in the order the requests came.
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct ResolveFastPathTests {
     @Test func aHitIsAnsweredBeforeTheRouterJustAsTheRouterAnswers() async throws {
         try await DaemonHarness.with { daemon in
@@ -23,13 +24,15 @@ import Testing
             let gateway = daemon.gatewayToken
             let misses = try await daemon.withLiveAPI { client, _ in
                 let body = #"{"provider": "stripe", "user_id": "\#(user)"}"#
-                let first = try await client.resolve(body, token: gateway)  // a miss: the router answers
+                let first = try await client.resolve(body, token: gateway)  // a miss, read from the database
                 let misses = try await daemon.warm(client, body, token: gateway) + 1
                 #expect(daemon.eventLoopAnswers == 0)
+                #expect(daemon.fastPathReads == misses)
                 let second = try await client.resolve(body, token: gateway)  // a hit: answered on the event loop
                 #expect(daemon.eventLoopAnswers == 1)
                 #expect(first.status == .ok && second.status == .ok)
-                #expect(second.text == first.text)
+                let sameText = second.text == first.text  // compared, not printed: the text holds a token
+                #expect(sameText)
                 #expect(second.object["access_token"] as? String == key)
                 for name in [HTTPField.Name.contentType, .contentLength, .server] {
                     #expect(second.headers[name] != nil && second.headers[name] == first.headers[name], "\(name)")
@@ -53,8 +56,9 @@ import Testing
         }
     }
 
-    /// With the answer cached, every request that is not a plain, allowed resolve still gets the router's answer.
-    @Test func everythingButAPlainAllowedHitGoesToTheRouter() async throws {
+    /// With the answer cached, every request that is not a plain, allowed resolve still gets the router's answer;
+    /// a plain one the cache cannot answer is read by the fast path.
+    @Test func everythingButAPlainAllowedResolveGoesToTheRouter() async throws {
         try await DaemonHarness.with { daemon in
             let user = uniqueUser()
             try await daemon.runtime.store.put(userID: user, provider: "gmail", credential: Credential(type: .oauth, accessToken: "at"))
@@ -63,12 +67,15 @@ import Testing
                 let body = #"{"provider": "gmail", "user_id": "\#(user)"}"#
                 #expect(try await client.resolve(body, token: gateway).status == .ok)
                 _ = try await daemon.warm(client, body, token: gateway)
+                let reads = daemon.fastPathReads
                 #expect(try await client.resolve(body, token: nil).errorCode == "unauthorized")
                 #expect(try await client.resolve(body, token: gateway + "x").errorCode == "unauthorized")
                 #expect(try await client.resolve(body, token: limited).errorCode == "forbidden")
                 #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)", "min_valid_seconds": -1}"#, token: gateway).errorCode == "invalid_request")
                 #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)""#, token: gateway).errorCode == "invalid_request")
+                #expect(daemon.fastPathReads == reads)
                 #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)_2"}"#, token: gateway).errorCode == "not_connected")
+                #expect(daemon.fastPathReads == reads + 1)
                 // The same answer, in a shape the plain reader leaves to JSONDecoder, and padded past the limit.
                 let escaped = #"{"provider": "gm\u0061il", "user_id": "\#(user)"}"#
                 #expect(try await client.resolve(escaped, token: gateway).status == .ok)
@@ -77,15 +84,15 @@ import Testing
                 let huge = try await client.resolve(String(repeating: " ", count: 1 << 20) + body, token: gateway)
                 #expect(huge.status == .contentTooLarge)
                 #expect(try await client.execute(uri: "/internal/v1/resolve", method: .get).status == .methodNotAllowed)
-                #expect(daemon.eventLoopAnswers == 0)
+                #expect(daemon.eventLoopAnswers == 0 && daemon.fastPathReads == reads + 1)
                 #expect(try await client.resolve(body, token: gateway).status == .ok)
                 #expect(daemon.eventLoopAnswers == 1)
             }
         }
     }
 
-    /// Answers leave in the order the requests came, even when the first is the router's (a database read) and
-    /// the next could be answered at once; `Connection: close` is honoured after the answer.
+    /// Answers leave in the order the requests came, even when the first is a database read and the next could
+    /// be answered at once: they wait for it. `Connection: close` is honoured after the answer.
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         try await DaemonHarness.with { daemon in
             let user = uniqueUser()
@@ -102,9 +109,10 @@ import Testing
                 #expect(answers.responses.map(\.status) == [404, 200, 200, 200])
                 #expect(answers.responses.first?.body.contains("not_connected") == true)
                 #expect(answers.closed)
-                // The middle two may be answered on the event loop or by the router, as the 404 was in flight or
-                // not; the last asks to close, so the router answers it.
+                // The 404 is read from the database, the middle two are answered from the cache or read; the last
+                // asks to close, so the router answers it.
                 #expect(daemon.eventLoopAnswers <= 2)
+                #expect(daemon.fastPathReads >= 1)
             }
         }
     }
@@ -158,10 +166,89 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
             await group.triggerGracefulShutdown()
             let exchange = try await answers
-            #expect(exchange.responses.map(\.status) == [200])
-            #expect(exchange.closed)
+            let (statuses, closed) = (exchange.responses.map(\.status), exchange.closed)  // not the bodies, which hold tokens
+            #expect(statuses == [200])
+            #expect(closed)
             try await running.value
             #expect(daemon.eventLoopAnswers == 0)
+        }
+    }
+
+    /// The fast path's answers, from the cache or read, are the router's: status line, headers, body. The router
+    /// answers a request asking to close the connection, so each answer is asked for both ways.
+    @Test func fastPathAnswersAreTheRoutersAnswers() async throws {
+        try await DaemonHarness.with { daemon in
+            let user = uniqueUser()
+            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let disabled = uniqueUser()
+            let record = try await daemon.runtime.store.put(
+                userID: disabled, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            _ = try await daemon.pool.query("UPDATE connector_tokens SET status = 'disabled' WHERE id = \(record.id)")
+            let gateway = daemon.gatewayToken
+            try await daemon.withLiveAPI { _, port in
+                for who in [user, user + "_404", disabled] {
+                    func ask(close: Bool) async throws -> RawHTTP.Response {
+                        let request = RawHTTP.resolve(user: who, token: gateway, close: close)
+                        return try #require(try await RawHTTP.exchange(port: port, sends: [request.head + request.body]).responses.first)
+                    }
+                    let reads = daemon.fastPathReads
+                    let fast = try await ask(close: false)
+                    #expect(daemon.fastPathReads == reads + 1 || daemon.eventLoopAnswers > 0)
+                    let routed = try await ask(close: true)
+                    // Compared, not printed: a body holds a token.
+                    let sameBody = fast.body == routed.body
+                    #expect(fast.statusLine == routed.statusLine && sameBody, "\(fast.statusLine) \(routed.statusLine)")
+                    // Every header the router sends, with the same value, but for the close and the clock's second.
+                    let compared = { (response: RawHTTP.Response) in
+                        response.headers.filter { !["connection", "date"].contains($0.name) }.map { "\($0.name): \($0.value)" }.sorted()
+                    }
+                    #expect(compared(fast) == compared(routed))
+                    #expect(fast.headers.contains { $0.name == "date" } && routed.headers.contains { $0.name == "date" })
+                }
+            }
+        }
+    }
+
+    /// Graceful shutdown waits for a database read under way: its answer is written before the connection closes.
+    @Test func aReadUnderWayIsAnsweredWhenShutdownBegins() async throws {
+        try await DaemonHarness.with { daemon in
+            let user = uniqueUser()
+            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let port = try RawHTTP.freePort()
+            let (api, _) = buildApplications(
+                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+            let group = ServiceGroup(services: [daemon.runtime.cacheInvalidator(), api], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            // A second user's resolve, never cached, to read while the table is locked.
+            let unread = uniqueUser()
+            try await daemon.runtime.store.put(userID: unread, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
+            let locked = RawHTTP.resolve(user: unread, token: daemon.gatewayToken, close: false)
+            // Until the listener serves.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while daemon.fastPathReads == 0 && ContinuousClock.now < deadline {
+                _ = try? await RawHTTP.exchange(port: port, sends: [request.head + request.body])
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let reads = daemon.fastPathReads
+            try #require(reads > 0)
+            // The table locked by another transaction holds the read back until the lock goes.
+            let exchange = try await daemon.pool.withConnection { connection in
+                try await connection.execute(unsafeSQL: "BEGIN")
+                try await connection.execute(unsafeSQL: "LOCK TABLE connector_tokens IN ACCESS EXCLUSIVE MODE")
+                let answers = Task { try await RawHTTP.exchange(port: port, sends: [locked.head + locked.body]) }
+                while daemon.fastPathReads == reads && ContinuousClock.now < deadline + .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(daemon.fastPathReads == reads + 1)
+                await group.triggerGracefulShutdown()
+                try await Task.sleep(for: .milliseconds(300))
+                try await connection.execute(unsafeSQL: "COMMIT")
+                return try await answers.value
+            }
+            // Statuses only: a failed expectation prints its values, and a body holds a token.
+            let (statuses, closed) = (exchange.responses.map(\.status), exchange.closed)
+            #expect(statuses == [200])
+            #expect(closed)
+            try await running.value
         }
     }
 
@@ -221,9 +308,12 @@ extension DaemonHarness {
         return resolves
     }
 
-    var eventLoopAnswers: Int {
+    var eventLoopAnswers: Int { counter("resolverd_resolve_event_loop_answers_total") }
+    var fastPathReads: Int { counter("resolverd_resolve_fast_path_reads_total") }
+
+    private func counter(_ name: String) -> Int {
         let metrics = String(decoding: runtime.metrics.render(), as: UTF8.self)
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("resolverd_resolve_event_loop_answers_total ") }
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
         return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
     }
 }
@@ -231,7 +321,13 @@ extension DaemonHarness {
 /// HTTP/1.1 over a plain blocking socket, for what the test clients do not do: several requests in one write, a
 /// request in pieces. Runs on its own thread, never on the tasks' pool, which the server's router needs.
 enum RawHTTP {
-    struct Response { var status: Int; var body: String }
+    struct Response {
+        var statusLine: String
+        var status: Int
+        /// Names in lower case, in the order sent.
+        var headers: [(name: String, value: String)]
+        var body: String
+    }
     struct Exchange { var responses: [Response]; var closed: Bool }
 
     /// A stripe resolve for `user` as it goes on the wire: the head (with `Connection: close` if asked) and the body.
@@ -310,15 +406,18 @@ enum RawHTTP {
             let head = String(decoding: rest[..<end.lowerBound], as: UTF8.self)
             let lines = head.split(separator: "\r\n")
             guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else { break }
-            let length = lines.dropFirst().compactMap { line -> Int? in
+            let headers = lines.dropFirst().compactMap { line -> (name: String, value: String)? in
                 let parts = line.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
-                return Int(parts[1].trimmingCharacters(in: .whitespaces))
-            }.first ?? 0
+                guard parts.count == 2 else { return nil }
+                return (parts[0].lowercased(), parts[1].trimmingCharacters(in: .whitespaces))
+            }
+            let length = headers.first { $0.name == "content-length" }.flatMap { Int($0.value) } ?? 0
             let bodyStart = end.upperBound
             guard rest.distance(from: bodyStart, to: rest.endIndex) >= length else { break }
             let bodyEnd = rest.index(bodyStart, offsetBy: length)
-            responses.append(Response(status: status, body: String(decoding: rest[bodyStart..<bodyEnd], as: UTF8.self)))
+            responses.append(Response(
+                statusLine: String(statusLine), status: status, headers: headers,
+                body: String(decoding: rest[bodyStart..<bodyEnd], as: UTF8.self)))
             rest = rest[bodyEnd...]
         }
         return responses

@@ -1,4 +1,5 @@
 import CMalloc
+import Logging
 
 /// How `resolverd serve` asks glibc's allocator to behave. By default glibc raises its limits as large blocks
 /// come and go, so that blocks of a megabyte or more end up carved from the heaps, and megabytes freed after a
@@ -19,5 +20,23 @@ enum MemoryTuning {
             || (environment["GLIBC_TUNABLES"] ?? "").contains("glibc.malloc.")
         guard !tunedByOperator else { return false }
         return resolverd_set_malloc_trim_threshold(trimThreshold) == 1
+    }
+
+    /// Once the daemon is up, drops the pages of its own code from memory (MADV_PAGEOUT): the code it keeps
+    /// running comes back at once, on first use, while the code only start-up ran (argument parsing, settings,
+    /// migrations, the libraries' initialisation), and its neighbours the kernel maps along with every page it
+    /// faults in, stay out. Measured after `scripts/bench resolve`'s cached runs: the executable's resident code
+    /// went from 29 MiB to 10.5 MiB. Clean pages of the executable file, so nothing is written anywhere; pages
+    /// another process maps too (a second daemon on the host) are left alone by the kernel. Returns the bytes
+    /// advised, or nil when the kernel refused (before Linux 5.4), which changes nothing else.
+    @discardableResult
+    static func pageOutStartupCode(logger: Logger) -> Int? {
+        let result = resolverd_page_out_program_code()
+        guard result >= 0 else {
+            logger.debug("code pages stay resident: the kernel refused MADV_PAGEOUT", metadata: ["errno": "\(-result)"])
+            return nil
+        }
+        logger.debug("paged out start-up code", metadata: ["bytes": "\(result)"])
+        return result
     }
 }

@@ -84,7 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let (api, admin) = buildApplications(
             runtime: runtime, listen: settings.listen, adminListen: settings.adminListen,
-            onAPIRunning: { notifier.apiIsListening() })
+            onAPIRunning: {
+                MemoryTuning.pageOutStartupCode(logger: logger)
+                notifier.apiIsListening()
+            })
         let reloader = HangupReloader(tokens: tokens, keyring: keyring, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 @testable import ResolverDaemon
 
@@ -57,5 +58,30 @@ import Testing
         #expect(!MemoryTuning.apply(environment: ["MALLOC_TRIM_THRESHOLD_": "1048576"]))
         #expect(!MemoryTuning.apply(environment: ["MALLOC_MMAP_THRESHOLD_": "1048576"]))
         #expect(!MemoryTuning.apply(environment: ["GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1048576"]))
+    }
+
+    /// The test process's own code is paged out as the daemon's is, and the process runs on.
+    @Test func startupCodeIsPagedOut() throws {
+        /// Resident KiB of the executable's code mapping, from /proc/self/smaps.
+        func residentCode() throws -> Int {
+            let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            let smaps = try String(contentsOfFile: "/proc/self/smaps", encoding: .utf8)
+            var inCode = false
+            var total = 0
+            for line in smaps.split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if let range = fields.first, range.contains("-"), fields.count >= 5 {
+                    inCode = fields.count >= 6 && fields[1].hasPrefix("r-x") && fields[5] == executable
+                } else if inCode, fields.first == "Rss:", let kib = Int(fields[1]) {
+                    total += kib
+                }
+            }
+            return total
+        }
+        let before = try residentCode()
+        let advised = try #require(MemoryTuning.pageOutStartupCode(logger: Logger(label: "test")))
+        let after = try residentCode()
+        #expect(advised > 0)
+        #expect(after < before, "\(before) KiB → \(after) KiB")
     }
 }

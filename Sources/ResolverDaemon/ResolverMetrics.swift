@@ -20,6 +20,7 @@ final class ResolverMetrics: Sendable {
     private let cacheMisses: Counter
     private let eventLoopAnswers: Counter
     private let fastPathReads: Counter
+    private let resolveReadSize: ValueHistogram
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
 
@@ -37,6 +38,9 @@ final class ResolverMetrics: Sendable {
         fastPathReads = registry.makeCounter(descriptor: Self.name(
             "resolve_fast_path_reads", unit: "total",
             help: "Resolves the cache could not answer, read from the database and answered without the router"))
+        resolveReadSize = registry.makeValueHistogram(
+            descriptor: Self.name("resolve_read_connectors", unit: "", help: "Connectors asked for by one resolve read (more than one: reads batched under load)"),
+            buckets: [1, 2, 4, 8, 16, 32, 64])
         poolInUse = registry.makeGauge(descriptor: Self.pool, labels: [("state", "in_use")])
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
         poolWaiting = registry.makeGauge(descriptor: Self.pool, labels: [("state", "waiting")])
@@ -81,6 +85,11 @@ final class ResolverMetrics: Sendable {
     /// Counts one cache hit answered by ``ResolveFastPath``.
     func recordEventLoopAnswer() {
         eventLoopAnswers.increment()
+    }
+
+    /// Records how many connectors one resolve read asked for.
+    func recordResolveRead(connectors: Int) {
+        resolveReadSize.record(Double(connectors))
     }
 
     /// Counts one resolve that ``ResolveFastPath`` sent to the database itself.

@@ -29,8 +29,8 @@ struct ResolverRuntime: Sendable {
         let connectorsSettings = connectorsSettings ?? (try! ConnectorsSettings(file: nil, listen: ListenAddress(host: "127.0.0.1", port: 8080)))
         self.pool = pool
         self.keyring = keyring
-        self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring))
         let metrics = ResolverMetrics()
+        self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring), observeReads: { metrics.recordResolveRead(connectors: $0) })
         let schedulerLogger = logger
         self.scheduler = RefreshScheduler(
             store: store, catalog: connectorsSettings.catalog, clients: connectorsSettings.clients, apps: connectorsSettings.apps,

@@ -3,6 +3,7 @@ import ResolverCrypto
 import Foundation
 import PGClient
 import PGTestSupport
+import Synchronization
 import Testing
 
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct ConnectorStoreTests {
@@ -97,7 +98,9 @@ import Testing
 
     @Test func concurrentResolvesEachGetTheirOwnConnector() async throws {
         // Far more resolves than the test pool's one lookup slot: most of them are read in batches.
-        try await withStore { store, pool, _ in
+        try await withStore { plainStore, pool, _ in
+            let reads = Mutex<[Int]>([])
+            let store = ConnectorStore(pool: pool, cipher: plainStore.cipher, observeReads: { count in reads.withLock { $0.append(count) } })
             var secrets: [String: String] = [:]
             for index in 0..<40 {
                 let secret = try sampleKey()
@@ -133,6 +136,10 @@ import Testing
                 case (_, .failure(let error)): Issue.record("\(user): \(error)")
                 }
             }
+            // Every key asked for at least once, none twice in one read, and reads of several keys at once.
+            let sizes = reads.withLock { $0 }
+            #expect(sizes.reduce(0, +) >= users.count && sizes.reduce(0, +) <= outcomes.count)
+            #expect(sizes.count < outcomes.count && (sizes.max() ?? 0) > 1, "\(sizes)")
         }
     }
 

@@ -24,12 +24,16 @@ public final class ConnectorStore: Sendable {
     /// The most keys one resolve read asks for.
     static let lookupBatchLimit = 64
 
-    public init(pool: PGConnectionPool, cipher: CredentialCipher) {
+    /// `observeReads` hears the number of connectors each resolve read asked for (for metrics).
+    public init(pool: PGConnectionPool, cipher: CredentialCipher, observeReads: (@Sendable (Int) -> Void)? = nil) {
         self.pool = pool
         self.cipher = cipher
         self.lookups = LookupBatcher(
             maxInFlight: Self.lookupSlots(poolSize: pool.configuration.maxConnections), maxBatch: Self.lookupBatchLimit
-        ) { [pool] keys in try await Self.rows(for: keys, from: pool) }
+        ) { [pool] keys in
+            observeReads?(keys.count)
+            return try await Self.rows(for: keys, from: pool)
+        }
     }
 
     static let recordColumns: StaticString = """

@@ -120,12 +120,15 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func read(_ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         state = .reading
         routes.runtime.metrics.recordFastPathRead()
+        let reads = routes.runtime.fastPathReads
+        reads.begin()
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         var logger = logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // as Hummingbird tags a request's logger
         let routes = routes
         Task(executorPreference: executor) {
             let result = await routes.answer(request, for: entry, started: started, logger: logger)
+            reads.end()
             bound.eventLoop.execute { bound.value.handler.finishReading(result, context: bound.value.context) }
         }
     }

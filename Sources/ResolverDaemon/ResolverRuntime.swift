@@ -15,6 +15,8 @@ struct ResolverRuntime: Sendable {
     var audit: AuditWriter
     var migrator: PGMigrator
     var cache: ResolveCache
+    /// Resolves the API listener's fast path is reading; shutdown waits for them before the audit's last flush.
+    var fastPathReads = FastPathReads()
     var connectors: ConnectorsRuntime
     var scheduler: RefreshScheduler
     /// Readiness includes the scheduler's loop (the daemon runs it; route tests do not).

@@ -93,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()), .init(service: runtime.scheduler),
-                    .init(service: admin), .init(service: api),
+                    // Stopped in reverse: the API listener, then the fast path's reads, …, then the audit writer.
+                    .init(service: admin), .init(service: runtime.fastPathReads), .init(service: api),
                     .init(service: notifier), .init(service: reloader),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

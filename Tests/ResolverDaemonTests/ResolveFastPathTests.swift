@@ -252,6 +252,46 @@ import Testing
         }
     }
 
+    /// A read whose client has gone still records its audit event, and graceful shutdown waits for it before the
+    /// audit writer's last flush.
+    @Test func aReadWhoseClientLeftIsAuditedBeforeShutdownEnds() async throws {
+        try await DaemonHarness.with { daemon in
+            let user = uniqueUser()
+            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let port = try RawHTTP.freePort()
+            let (api, _) = buildApplications(
+                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+            // Stopped in reverse, as `resolverd serve` orders them: the listener, the reads, the audit writer.
+            let group = ServiceGroup(
+                services: [daemon.runtime.audit, daemon.runtime.cacheInvalidator(), daemon.runtime.fastPathReads, api], logger: Logger(label: "test"))
+            let running = Task { try await group.run() }
+            let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
+            // Until the listener serves: another user's resolve, so that this one's is not cached.
+            let other = RawHTTP.resolve(user: user + "_other", token: daemon.gatewayToken, close: false)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while daemon.fastPathReads == 0 && ContinuousClock.now < deadline {
+                _ = try? await RawHTTP.exchange(port: port, sends: [other.head + other.body])
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let reads = daemon.fastPathReads
+            try #require(reads > 0)
+            try await daemon.pool.withConnection { connection in
+                try await connection.execute(unsafeSQL: "BEGIN")
+                try await connection.execute(unsafeSQL: "LOCK TABLE connector_tokens IN ACCESS EXCLUSIVE MODE")
+                try await RawHTTP.sendAndClose(port: port, text: request.head + request.body)
+                while daemon.fastPathReads == reads && ContinuousClock.now < deadline + .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(daemon.runtime.fastPathReads.count == 1)
+                await group.triggerGracefulShutdown()
+                try await Task.sleep(for: .milliseconds(300))
+                try await connection.execute(unsafeSQL: "COMMIT")
+            }
+            try await running.value
+            #expect(daemon.runtime.fastPathReads.count == 0)
+            let rows = try await daemon.pool.query("SELECT outcome FROM audit_events WHERE user_id = \(user)")
+            #expect(try rows.map { try $0.decode(String.self, at: 0) } == ["ok"])
+        }
+    }
+
     @Test func httpDatesAreIMFFixdate() {
         #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
         #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
@@ -345,6 +385,20 @@ enum RawHTTP {
         }
     }
 
+    /// Sends `text` on a new connection and closes it without reading.
+    static func sendAndClose(port: Int, text: String) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread {
+                continuation.resume(with: Result {
+                    let fd = try connected(port: port)
+                    defer { close(fd) }
+                    let bytes = Array(text.utf8)
+                    guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SocketError(step: "send") }
+                })
+            }.start()
+        }
+    }
+
     /// A port nothing listens on now (the kernel's pick for port 0).
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -363,10 +417,10 @@ enum RawHTTP {
 
     private struct SocketError: Error { var step: String }
 
-    private static func run(port: Int, sends: [String], pause: Duration) throws -> Exchange {
+    /// A blocking socket connected to 127.0.0.1:`port`, reads timing out after 10 s.
+    private static func connected(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(step: "socket") }
-        defer { close(fd) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -376,7 +430,16 @@ enum RawHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw SocketError(step: "connect") }
+        guard connected == 0 else {
+            close(fd)
+            throw SocketError(step: "connect")
+        }
+        return fd
+    }
+
+    private static func run(port: Int, sends: [String], pause: Duration) throws -> Exchange {
+        let fd = try connected(port: port)
+        defer { close(fd) }
         for (index, text) in sends.enumerated() {
             if index > 0 { usleep(UInt32(pause.components.seconds * 1_000_000 + pause.components.attoseconds / 1_000_000_000_000)) }
             let bytes = Array(text.utf8)

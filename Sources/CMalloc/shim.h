@@ -1,13 +1,12 @@
 #ifndef RESOLVERD_CMALLOC_SHIM_H
 #define RESOLVERD_CMALLOC_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include <elf.h>
 #include <errno.h>
 #include <link.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,32 +22,34 @@ static inline int resolverd_set_malloc_trim_threshold(size_t bytes) {
     return mallopt(M_TRIM_THRESHOLD, (int)bytes);
 }
 
-/// Pages out the executable segments of the first object dl_iterate_phdr reports, which is the program itself.
-static inline int resolverd_page_out_program_code_callback(struct dl_phdr_info *info, size_t size, void *data) {
-    (void)size;
-    long *result = (long *)data;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (int index = 0; index < info->dlpi_phnum; index++) {
-        const ElfW(Phdr) *header = &info->dlpi_phdr[index];
-        if (header->p_type != PT_LOAD || !(header->p_flags & PF_X)) continue;
-        uintptr_t start = (uintptr_t)(info->dlpi_addr + header->p_vaddr) & ~(page - 1);
-        uintptr_t end = (uintptr_t)(info->dlpi_addr + header->p_vaddr + header->p_memsz);
-        if (madvise((void *)start, end - start, MADV_PAGEOUT) != 0) {
-            *result = -errno;
-            return 1;
-        }
-        *result += (long)(end - start);
-    }
-    return 1;
-}
-
 /// Asks the kernel to page out the executable's code now (MADV_PAGEOUT, Linux 5.4 and later): pages the process
-/// still runs come back on their next use, the others stay out. Returns the bytes advised, or -errno when the
-/// kernel refused.
+/// still runs come back on their next use, the others stay out. The program's headers come from the auxiliary
+/// vector; their own entry (PT_PHDR) gives the load address. Returns the bytes advised, or -errno when the kernel
+/// refused (-ENOENT when the headers could not be found).
 static inline long resolverd_page_out_program_code(void) {
-    long result = 0;
-    dl_iterate_phdr(resolverd_page_out_program_code_callback, &result);
-    return result;
+    const ElfW(Phdr) *headers = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long count = getauxval(AT_PHNUM);
+    if (headers == NULL || count == 0) return -ENOENT;
+    uintptr_t bias = 0;
+    int found = 0;
+    for (unsigned long index = 0; index < count; index++) {
+        if (headers[index].p_type == PT_PHDR) {
+            bias = (uintptr_t)headers - (uintptr_t)headers[index].p_vaddr;
+            found = 1;
+        }
+    }
+    if (!found) return -ENOENT;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    long advised = 0;
+    for (unsigned long index = 0; index < count; index++) {
+        const ElfW(Phdr) *header = &headers[index];
+        if (header->p_type != PT_LOAD || !(header->p_flags & PF_X)) continue;
+        uintptr_t start = (bias + (uintptr_t)header->p_vaddr) & ~(page - 1);
+        uintptr_t end = bias + (uintptr_t)header->p_vaddr + (uintptr_t)header->p_memsz;
+        if (madvise((void *)start, end - start, MADV_PAGEOUT) != 0) return -errno;
+        advised += (long)(end - start);
+    }
+    return advised;
 }
 
 #endif

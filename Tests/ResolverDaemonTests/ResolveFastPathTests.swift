@@ -95,8 +95,7 @@ import Testing
     /// be answered at once: they wait for it. `Connection: close` is honoured after the answer.
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let user = try await daemon.connectedUser()
             let gateway = daemon.gatewayToken
             try await daemon.withLiveAPI { client, port in
                 #expect(try await client.resolve(#"{"provider":"stripe","user_id":"\#(user)"}"#, token: gateway).status == .ok)
@@ -120,8 +119,7 @@ import Testing
     /// A request whose body arrives in pieces, some time after its head, is held until its end and answered.
     @Test func aBodyInPiecesIsHeldUntilItsEnd() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let user = try await daemon.connectedUser()
             let gateway = daemon.gatewayToken
             try await daemon.withLiveAPI { client, port in
                 let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
@@ -140,13 +138,8 @@ import Testing
     /// answers it once the rest arrives, and only then is the connection closed.
     @Test func aHeldRequestIsAnsweredWhenShutdownBegins() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
-            let port = try RawHTTP.freePort()
-            let (api, _) = buildApplications(
-                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
-            let group = ServiceGroup(services: [daemon.runtime.cacheInvalidator(), api], logger: Logger(label: "test"))
-            let running = Task { try await group.run() }
+            let user = try await daemon.connectedUser()
+            let (port, group, running) = try daemon.runAPI(after: [daemon.runtime.cacheInvalidator()])
             func request(close: Bool) -> (head: String, body: String) {
                 RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: close)
             }
@@ -178,8 +171,7 @@ import Testing
     /// answers a request asking to close the connection, so each answer is asked for both ways.
     @Test func fastPathAnswersAreTheRoutersAnswers() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let user = try await daemon.connectedUser()
             let disabled = uniqueUser()
             let record = try await daemon.runtime.store.put(
                 userID: disabled, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
@@ -212,38 +204,17 @@ import Testing
     /// Graceful shutdown waits for a database read under way: its answer is written before the connection closes.
     @Test func aReadUnderWayIsAnsweredWhenShutdownBegins() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
-            let port = try RawHTTP.freePort()
-            let (api, _) = buildApplications(
-                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
-            let group = ServiceGroup(services: [daemon.runtime.cacheInvalidator(), api], logger: Logger(label: "test"))
-            let running = Task { try await group.run() }
+            let user = try await daemon.connectedUser()
+            let (port, group, running) = try daemon.runAPI(after: [daemon.runtime.cacheInvalidator()])
             // A second user's resolve, never cached, to read while the table is locked.
-            let unread = uniqueUser()
-            try await daemon.runtime.store.put(userID: unread, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let unread = try await daemon.connectedUser()
             let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
             let locked = RawHTTP.resolve(user: unread, token: daemon.gatewayToken, close: false)
-            // Until the listener serves.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while daemon.fastPathReads == 0 && ContinuousClock.now < deadline {
-                _ = try? await RawHTTP.exchange(port: port, sends: [request.head + request.body])
-                try await Task.sleep(for: .milliseconds(20))
+            try await daemon.waitUntilServing(port: port, sending: request)
+            let answers = try await daemon.shutDownWhileReadHeld(group) {
+                Task { try await RawHTTP.exchange(port: port, sends: [locked.head + locked.body]) }
             }
-            let reads = daemon.fastPathReads
-            try #require(reads > 0)
-            // The table locked by another transaction holds the read back until the lock goes.
-            let exchange = try await daemon.pool.withConnection { connection in
-                try await connection.execute(unsafeSQL: "BEGIN")
-                try await connection.execute(unsafeSQL: "LOCK TABLE connector_tokens IN ACCESS EXCLUSIVE MODE")
-                let answers = Task { try await RawHTTP.exchange(port: port, sends: [locked.head + locked.body]) }
-                while daemon.fastPathReads == reads && ContinuousClock.now < deadline + .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
-                #expect(daemon.fastPathReads == reads + 1)
-                await group.triggerGracefulShutdown()
-                try await Task.sleep(for: .milliseconds(300))
-                try await connection.execute(unsafeSQL: "COMMIT")
-                return try await answers.value
-            }
+            let exchange = try await answers.value
             // Statuses only: a failed expectation prints its values, and a body holds a token.
             let (statuses, closed) = (exchange.responses.map(\.status), exchange.closed)
             #expect(statuses == [200])
@@ -256,34 +227,15 @@ import Testing
     /// audit writer's last flush.
     @Test func aReadWhoseClientLeftIsAuditedBeforeShutdownEnds() async throws {
         try await DaemonHarness.with { daemon in
-            let user = uniqueUser()
-            try await daemon.runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
-            let port = try RawHTTP.freePort()
-            let (api, _) = buildApplications(
-                runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+            let user = try await daemon.connectedUser()
             // Stopped in reverse, as `resolverd serve` orders them: the listener, the reads, the audit writer.
-            let group = ServiceGroup(
-                services: [daemon.runtime.audit, daemon.runtime.cacheInvalidator(), daemon.runtime.fastPathReads, api], logger: Logger(label: "test"))
-            let running = Task { try await group.run() }
+            let (port, group, running) = try daemon.runAPI(
+                after: [daemon.runtime.audit, daemon.runtime.cacheInvalidator(), daemon.runtime.fastPathReads])
             let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
-            // Until the listener serves: another user's resolve, so that this one's is not cached.
-            let other = RawHTTP.resolve(user: user + "_other", token: daemon.gatewayToken, close: false)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while daemon.fastPathReads == 0 && ContinuousClock.now < deadline {
-                _ = try? await RawHTTP.exchange(port: port, sends: [other.head + other.body])
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let reads = daemon.fastPathReads
-            try #require(reads > 0)
-            try await daemon.pool.withConnection { connection in
-                try await connection.execute(unsafeSQL: "BEGIN")
-                try await connection.execute(unsafeSQL: "LOCK TABLE connector_tokens IN ACCESS EXCLUSIVE MODE")
+            // Another user's resolve, so that this one's is not cached.
+            try await daemon.waitUntilServing(port: port, sending: RawHTTP.resolve(user: user + "_other", token: daemon.gatewayToken, close: false))
+            try await daemon.shutDownWhileReadHeld(group) {
                 try await RawHTTP.sendAndClose(port: port, text: request.head + request.body)
-                while daemon.fastPathReads == reads && ContinuousClock.now < deadline + .seconds(10) { try await Task.sleep(for: .milliseconds(10)) }
-                #expect(daemon.runtime.fastPathReads.count == 1)
-                await group.triggerGracefulShutdown()
-                try await Task.sleep(for: .milliseconds(300))
-                try await connection.execute(unsafeSQL: "COMMIT")
             }
             try await running.value
             #expect(daemon.runtime.fastPathReads.count == 0)
@@ -346,6 +298,52 @@ extension DaemonHarness {
         }
         try #require(runtime.cache.count == 1)
         return resolves
+    }
+
+    /// A new user with a stripe connector.
+    func connectedUser() async throws -> String {
+        let user = uniqueUser()
+        try await runtime.store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: try Self.sampleKey()))
+        return user
+    }
+
+    /// Runs the API listener as `resolverd serve` builds it, on a free port, in a service group after `services`
+    /// (which it stops before them); returns the port, the group and the task running it.
+    func runAPI(after services: [any Service]) throws -> (port: Int, group: ServiceGroup, running: Task<Void, any Error>) {
+        let port = try RawHTTP.freePort()
+        let (api, _) = buildApplications(
+            runtime: runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+        let group = ServiceGroup(services: services + [api], logger: Logger(label: "test"))
+        return (port, group, Task { try await group.run() })
+    }
+
+    /// Sends `request`, a resolve the cache cannot answer, until the fast path has read one: the listener serves.
+    func waitUntilServing(port: Int, sending request: (head: String, body: String)) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while fastPathReads == 0 && ContinuousClock.now < deadline {
+            _ = try? await RawHTTP.exchange(port: port, sends: [request.head + request.body])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(fastPathReads > 0)
+    }
+
+    /// Locks the connectors table in another transaction, calls `send` (which must start one fast-path read), waits
+    /// until the read has begun, begins `group`'s graceful shutdown and lets the read go 300 ms later; returns
+    /// what `send` returned.
+    func shutDownWhileReadHeld<Value: Sendable>(_ group: ServiceGroup, _ send: () async throws -> Value) async throws -> Value {
+        let reads = fastPathReads
+        return try await pool.withConnection { connection in
+            try await connection.execute(unsafeSQL: "BEGIN")
+            try await connection.execute(unsafeSQL: "LOCK TABLE connector_tokens IN ACCESS EXCLUSIVE MODE")
+            let sent = try await send()
+            let deadline = ContinuousClock.now + .seconds(10)
+            while fastPathReads == reads && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(fastPathReads == reads + 1 && runtime.fastPathReads.count == 1)
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(300))
+            try await connection.execute(unsafeSQL: "COMMIT")
+            return sent
+        }
     }
 
     var eventLoopAnswers: Int { counter("resolverd_resolve_event_loop_answers_total") }

@@ -14,13 +14,19 @@ import Testing
             let tables = try await pool.query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name")
             #expect(try tables.map { try $0.decode(String.self, at: 0) }
-                == ["api_keys", "audit_events", "connector_grants", "connector_tokens", "schema_migrations"])
-            // Every resolve adds an audit row: besides its key, the table keeps only the BRIN index on time.
+                == ["api_keys", "audit_batches", "audit_events", "audit_events_before_batches", "connector_grants", "connector_tokens", "schema_migrations"])
+            // Audit events arrive in batches: besides its key, the table keeps only a BRIN index on the batches' time
+            // spans, and the events' arrays are stored uncompressed.
             let auditIndexes = try await pool.query(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'audit_events' ORDER BY indexname")
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'audit_batches' ORDER BY indexname")
             let indexes = try auditIndexes.map { try $0.decode((String, String).self) }
-            #expect(indexes.map(\.0) == ["audit_events_pkey", "audit_events_time"])
-            #expect(indexes.last?.1.contains("USING brin (occurred_at)") == true)
+            #expect(indexes.map(\.0) == ["audit_batches_pkey", "audit_batches_time"])
+            #expect(indexes.last?.1.contains("USING brin (first_at, last_at)") == true)
+            let external = try await pool.query(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = 'audit_batches'::regclass AND attstorage = 'e' ORDER BY attname")
+            #expect(try external.map { try $0.decode(String.self, at: 0) } == ["connector_id", "occurred_at", "provider", "user_id"])
+            let kind = try await pool.query("SELECT table_type::text FROM information_schema.tables WHERE table_name = 'audit_events' AND table_schema = current_schema()")
+            #expect(try kind.first?.decode(String.self, at: 0) == "VIEW")
         }
     }
 

@@ -11,6 +11,7 @@ public enum ConnectorsSchema {
         Migration0003LeaseIndex.migration,
         Migration0004AuditTimeBRIN.migration,
         Migration0005AuditConnectorIndex.migration,
+        Migration0006AuditBatches.migration,
     ]
 
     /// The migrator for this schema.

@@ -17,24 +17,7 @@ extension UInt8: PGArrayElement {
 
 extension String: PGArrayElement {
     public static func encodeArray(_ array: [String], into bindings: inout PGBindings) {
-        if array.contains(where: { $0.utf8.contains(0) }) {
-            bindings.fail(PGError(.encoding, message: "parameter $\(bindings.count + 1) has an element with a NUL character"))
-            return
-        }
-        bindings.appendBinary(type: .textArray) { buffer in
-            func put(_ value: Int32) { withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) } }
-            put(array.isEmpty ? 0 : 1)  // dimensions
-            put(0)  // flags: no NULL elements
-            put(Int32(bitPattern: PGTypeOID.text.rawValue))
-            if !array.isEmpty {
-                put(Int32(array.count))
-                put(1)  // lower bound
-                for element in array {
-                    put(Int32(element.utf8.count))
-                    buffer.append(contentsOf: element.utf8)
-                }
-            }
-        }
+        PGBinaryArray.text(count: array.count) { array[$0] }.encode(into: &bindings)
     }
 
     public static func decodeArray(from cell: PGCell) throws -> [String] {

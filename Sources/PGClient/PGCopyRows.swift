@@ -43,7 +43,9 @@ public struct PGCopyRows: Sendable {
     /// A `timestamptz` field, to the microsecond.
     public mutating func append(timestamp: Date) {
         guard let microseconds = timestamp.postgresMicroseconds else {
-            fail("COPY row \(rowCount) holds a date out of range")
+            if encodingError == nil {
+                encodingError = PGError(.encoding, message: "COPY row \(rowCount) holds a date out of range")
+            }
             return appendNull()
         }
         takeField()
@@ -56,43 +58,6 @@ public struct PGCopyRows: Sendable {
         takeField()
         appendBigEndian(Int32(8))
         appendBigEndian(value)
-    }
-
-    /// A one-dimensional `text[]` field of `count` elements, the i-th `element(i)`; nil elements are NULL.
-    /// (A closure rather than a generic collection: this module's generics are not specialized in the caller's,
-    /// and an unspecialized walk over thousands of elements cost microseconds each.)
-    public mutating func appendTextArray(count: Int, _ element: (Int) -> String?) {
-        appendArray(of: .text, count: count) { rows in
-            var hasNull = false
-            for index in 0..<count {
-                guard var text = element(index) else {
-                    rows.appendBigEndian(Int32(-1))
-                    hasNull = true
-                    continue
-                }
-                text.withUTF8 { utf8 in
-                    rows.appendBigEndian(Int32(utf8.count))
-                    rows.buffer.append(contentsOf: utf8)
-                }
-            }
-            return hasNull
-        }
-    }
-
-    /// A one-dimensional `timestamptz[]` field of `count` elements, the i-th `element(i)`, to the microsecond.
-    public mutating func appendTimestampArray(count: Int, _ element: (Int) -> Date) {
-        appendArray(of: .timestamptz, count: count) { rows in
-            for index in 0..<count {
-                guard let microseconds = element(index).postgresMicroseconds else {
-                    rows.fail("COPY row \(rows.rowCount) holds a date out of range")
-                    rows.appendBigEndian(Int32(-1))
-                    continue
-                }
-                rows.appendBigEndian(Int32(8))
-                rows.appendBigEndian(microseconds)
-            }
-            return false
-        }
     }
 
     /// A NULL field.
@@ -116,36 +81,6 @@ public struct PGCopyRows: Sendable {
         takeField()
         appendBigEndian(Int32(bytes.count))
         buffer.append(contentsOf: bytes)
-    }
-
-    /// An array field in PostgreSQL's binary form: a header, then what `writeElements` appends (each element's
-    /// length, −1 for NULL, and bytes), which answers whether it wrote a NULL; the field's length comes last.
-    private mutating func appendArray(of element: PGTypeOID, count: Int, _ writeElements: (inout PGCopyRows) -> Bool) {
-        takeField()
-        let lengthAt = buffer.count
-        appendBigEndian(Int32(0))
-        appendBigEndian(Int32(count == 0 ? 0 : 1))  // dimensions
-        let flagsAt = buffer.count
-        appendBigEndian(Int32(0))  // 1 when an element is NULL
-        appendBigEndian(Int32(bitPattern: element.rawValue))
-        if count > 0 {
-            appendBigEndian(Int32(count))
-            appendBigEndian(Int32(1))  // lower bound
-        }
-        if writeElements(&self) { overwriteBigEndian(Int32(1), at: flagsAt) }
-        let length = buffer.count - lengthAt - 4
-        guard length <= Int(Int32.max) else { return fail("COPY row \(rowCount) holds an array larger than 2 GiB") }
-        overwriteBigEndian(Int32(length), at: lengthAt)
-    }
-
-    private mutating func fail(_ message: String) {
-        if encodingError == nil { encodingError = PGError(.encoding, message: message) }
-    }
-
-    private mutating func overwriteBigEndian(_ value: Int32, at offset: Int) {
-        withUnsafeBytes(of: value.bigEndian) { bytes in
-            buffer.replaceSubrange(offset..<offset + 4, with: bytes)
-        }
     }
 
     private mutating func takeField() {

@@ -25,6 +25,7 @@ public struct PGTypeOID: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let date = PGTypeOID(rawValue: 1082)
     public static let timestamp = PGTypeOID(rawValue: 1114)
     public static let timestamptz = PGTypeOID(rawValue: 1184)
+    public static let timestamptzArray = PGTypeOID(rawValue: 1185)
     public static let numeric = PGTypeOID(rawValue: 1700)
     public static let uuid = PGTypeOID(rawValue: 2950)
     public static let jsonb = PGTypeOID(rawValue: 3802)
@@ -51,6 +52,7 @@ public struct PGTypeOID: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .date: "date"
         case .timestamp: "timestamp"
         case .timestamptz: "timestamptz"
+        case .timestamptzArray: "timestamptz[]"
         case .numeric: "numeric"
         case .uuid: "uuid"
         case .jsonb: "jsonb"

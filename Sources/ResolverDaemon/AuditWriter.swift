@@ -95,34 +95,32 @@ final class AuditWriter: Service, Sendable {
         return batch.count
     }
 
-    /// One binary COPY per batch, of one row per (actor, action, outcome) holding its events' times, connectors,
-    /// providers and users as arrays: PostgreSQL stores a few rows for thousands of events, parses no text and
-    /// evaluates no expression for them (see migration 6 for what that saves).
+    /// One row per (actor, action, outcome) holding its events' times, connectors, providers and users as binary
+    /// arrays: the database stores a few rows for thousands of events (see migration 6 for what that saves). A
+    /// busy daemon's batch is usually of one kind, a single prepared INSERT; several go in one transaction.
     private func insert(_ events: ArraySlice<Event>) async throws {
-        var rows = PGCopyRows(reservingCapacity: 96 * events.count + 256)
-        for (kind, members) in Self.grouped(events) {
+        let rows = Self.grouped(events).map { kind, members -> PGQuery in
             var first = events[members[0]].at, last = first
             for index in members {
                 first = min(first, events[index].at)
                 last = max(last, events[index].at)
             }
-            rows.startRow(fieldCount: 9)
-            rows.append(timestamp: first)
-            rows.append(timestamp: last)
-            rows.append(text: kind.actor)
-            rows.append(text: kind.action)
-            rows.append(text: kind.outcome)
-            rows.appendTimestampArray(count: members.count) { events[members[$0]].at }
-            rows.appendTextArray(count: members.count) { Self.storable(events[members[$0]].connectorID) }
-            rows.appendTextArray(count: members.count) { Self.storable(events[members[$0]].provider) }
-            rows.appendTextArray(count: members.count) { Self.storable(events[members[$0]].userID) }
+            let times = PGBinaryArray.timestamptz(count: members.count) { events[members[$0]].at }
+            let connectors = PGBinaryArray.text(count: members.count) { Self.storable(events[members[$0]].connectorID) }
+            let providers = PGBinaryArray.text(count: members.count) { Self.storable(events[members[$0]].provider) }
+            let users = PGBinaryArray.text(count: members.count) { Self.storable(events[members[$0]].userID) }
+            return """
+                INSERT INTO audit_batches (first_at, last_at, actor, action, outcome, occurred_at, connector_id, provider, user_id)
+                VALUES (\(first), \(last), \(Self.storable(kind.actor)), \(kind.action), \(kind.outcome), \(times), \(connectors), \(providers), \(users))
+                """
         }
-        _ = try await pool.copyIn(
-            unsafeSQL: """
-                COPY audit_batches (first_at, last_at, actor, action, outcome, occurred_at, connector_id, provider, user_id)
-                FROM STDIN (FORMAT binary)
-                """,
-            rows: rows)
+        if rows.count == 1 {
+            _ = try await pool.query(rows[0])
+        } else {
+            try await pool.withTransaction { connection in
+                for row in rows { _ = try await connection.query(row) }
+            }
+        }
     }
 
     struct Kind: Hashable {
@@ -158,7 +156,11 @@ final class AuditWriter: Service, Sendable {
     /// PostgreSQL's text cannot hold NUL, and one such value (a request's user id, say) must not keep the whole
     /// batch from being written: it is stored with U+FFFD in its place.
     static func storable(_ text: String?) -> String? {
-        guard let text, text.utf8.contains(0) else { return text }
+        text.map(storable)
+    }
+
+    static func storable(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
         return text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
     }
 }

@@ -42,38 +42,6 @@ import Testing
         }
     }
 
-    @Test func arraysArriveExactlyWithTheirNulls() async throws {
-        try await TestDatabase.withSchema { pool, _ in
-            _ = try await pool.query(PGQuery(unsafeSQL: "CREATE TABLE batches (n int8 NOT NULL, times timestamptz[] NOT NULL, names text[] NOT NULL)"))
-            let times = (0..<300).map { Date(timeIntervalSince1970: 1_764_633_600 + Double($0) / 1000) }
-            let names: [String?] = (0..<300).map { $0.isMultiple(of: 7) ? nil : "name \($0) ✓" }
-            var rows = PGCopyRows()
-            rows.startRow(fieldCount: 3)
-            rows.append(int64: 1)
-            rows.appendTimestampArray(count: times.count) { times[$0] }
-            rows.appendTextArray(count: names.count) { names[$0] }
-            rows.startRow(fieldCount: 3)
-            rows.append(int64: 2)
-            rows.appendTimestampArray(count: 0) { _ in Date() }
-            rows.appendTextArray(count: 2) { ["", "no nulls"][$0] }
-            #expect(try await pool.copyIn(unsafeSQL: "COPY batches (n, times, names) FROM STDIN (FORMAT binary)", rows: rows) == 2)
-
-            let first = try #require(try await pool.query(
-                "SELECT cardinality(times), cardinality(names), (SELECT count(*) FROM unnest(names) AS name WHERE name IS NULL) FROM batches WHERE n = 1").first)
-            #expect(try first.decode((Int, Int, Int).self) == (300, 300, 43))
-            let stored = try await pool.query("SELECT extract(epoch FROM at)::float8, name FROM batches, unnest(times, names) AS e (at, name) WHERE n = 1 ORDER BY at")
-            #expect(stored.count == 300)
-            for (index, row) in stored.enumerated() {
-                let (epoch, name) = try row.decode((Double, String?).self)
-                #expect(abs(epoch - times[index].timeIntervalSince1970) < 0.000_001)
-                #expect(name == names[index])
-            }
-            let second = try #require(try await pool.query("SELECT cardinality(times), names FROM batches WHERE n = 2").first)
-            #expect(try second.decode(Int.self, at: 0) == 0)
-            #expect(try second.decode([String].self, at: 1) == ["", "no nulls"])
-        }
-    }
-
     /// Far more than a socket buffer holds: the rest is sent as the socket drains.
     @Test func aLargeStreamGetsThrough() async throws {
         try await TestDatabase.withSchema { pool, _ in

@@ -79,6 +79,35 @@ import Testing
         }
     }
 
+    /// Arrays written element by element: NULL elements, microseconds, the empty array, and what cannot be sent.
+    @Test func binaryArraysFromElements() async throws {
+        try await TestDatabase.withSchema { pool, _ in
+            let times = (0..<300).map { Date(timeIntervalSince1970: 1_764_633_600 + Double($0) / 1000 + 0.000_001) }
+            let names: [String?] = (0..<300).map { $0.isMultiple(of: 7) ? nil : "name \($0) ✓" }
+            let timeArray = PGBinaryArray.timestamptz(count: times.count) { times[$0] }
+            let nameArray = PGBinaryArray.text(count: names.count) { names[$0] }
+            let rows = try await pool.query(
+                "SELECT extract(epoch FROM at)::float8, name FROM unnest(\(timeArray), \(nameArray)) WITH ORDINALITY AS e (at, name, n) ORDER BY n")
+            #expect(rows.count == 300)
+            for (index, row) in rows.enumerated() {
+                let (epoch, name) = try row.decode((Double, String?).self)
+                #expect(abs(epoch - times[index].timeIntervalSince1970) < 0.000_000_5)
+                #expect(name == names[index])
+            }
+            let nulls = try await pool.query("SELECT array_position(\(nameArray), NULL), cardinality(\(PGBinaryArray.text(count: 0) { _ in nil }))")
+            #expect(try #require(nulls.first).decode((Int, Int).self) == (1, 0))
+
+            let nul = try await #require(throws: PGError.self) {
+                _ = try await pool.query("SELECT \(PGBinaryArray.text(count: 2) { ["a", "b\u{0}"][$0] })")
+            }
+            #expect(nul.code == .encoding && nul.message.contains("NUL"))
+            let far = try await #require(throws: PGError.self) {
+                _ = try await pool.query("SELECT \(PGBinaryArray.timestamptz(count: 1) { _ in Date(timeIntervalSince1970: 1e300) })")
+            }
+            #expect(far.code == .encoding && far.message.contains("out of range"))
+        }
+    }
+
     struct Settings: Codable, Equatable, Sendable {
         var name: String
         var limits: [String: Int]

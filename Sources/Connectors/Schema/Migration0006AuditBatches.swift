@@ -28,12 +28,7 @@ enum Migration0006AuditBatches {
             occurred_at     timestamptz[] NOT NULL,
             connector_id    text[] NOT NULL,
             provider        text[] NOT NULL,
-            user_id         text[] NOT NULL,
-            CHECK (first_at <= last_at),
-            CHECK (cardinality(occurred_at) > 0
-                AND cardinality(connector_id) = cardinality(occurred_at)
-                AND cardinality(provider) = cardinality(occurred_at)
-                AND cardinality(user_id) = cardinality(occurred_at))
+            user_id         text[] NOT NULL
         );
         ALTER TABLE audit_batches
             ALTER occurred_at SET STORAGE EXTERNAL,

@@ -22,6 +22,10 @@ struct ResolveRequest: Decodable, Sendable {
         guard !userID.isEmpty, userID.unicodeScalars.count <= 256 else {
             throw APIError.invalidRequest("user_id must be 1-256 characters")
         }
+        // The database's text cannot hold NUL, and one such id in a batched read would fail the whole statement.
+        guard !userID.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw APIError.invalidRequest("user_id must not contain control characters")
+        }
         if let minValidSeconds, !(0...86_400).contains(minValidSeconds) {
             throw APIError.invalidRequest("min_valid_seconds must be from 0 to 86400")
         }

@@ -98,6 +98,10 @@ import Testing
                     (#"{"provider": "Stripe!", "user_id": "u"}"#, "provider"),
                     (#"{"provider": "stripe", "user_id": ""}"#, "user_id"),
                     (#"{"provider": "stripe", "user_id": "u", "min_valid_seconds": -1}"#, "min_valid_seconds"),
+                    // The database's text cannot hold NUL: such an id must not reach the batched lookup, where it
+                    // would fail every resolve read in the same statement.
+                    (#"{"provider": "stripe", "user_id": "u\u0000x"}"#, "user_id"),
+                    (#"{"provider": "stripe", "user_id": "u\u001bx"}"#, "user_id"),
                 ]
                 for (body, mentions) in cases {
                     let response = try await client.resolve(body, token: gateway)

@@ -24,3 +24,13 @@ public enum Identifiers {
         return text
     }
 }
+
+/// The user ids resolverd accepts, from any caller: 1 to 256 characters and no control characters (PostgreSQL's
+/// text cannot hold NUL, and one such id in a batched read would fail every key in the statement).
+public enum UserIDs {
+    public static let rule = "1-256 characters, none of them control characters"
+
+    public static func isValid(_ id: String) -> Bool {
+        !id.isEmpty && !id.utf8.contains { $0 < 0x20 || $0 == 0x7F } && id.unicodeScalars.count <= 256
+    }
+}

@@ -1,3 +1,4 @@
+import Connectors
 import ArgumentParser
 import Foundation
 import Logging
@@ -24,7 +25,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(help: "A name to tell keys apart.") var name: String = ""
 
         func validate() throws {
-            guard !user.isEmpty, user.unicodeScalars.count <= 256 else { throw ValidationError("--user must be 1-256 characters") }
+            guard UserIDs.isValid(user) else { throw ValidationError("--user must be \(UserIDs.rule)") }
         }
 
         func run() async throws {

@@ -58,6 +58,7 @@ struct ConnectorsCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard (apiKeyFile == nil) != (oauthJSON == nil) else { throw ValidationError("give exactly one of --api-key-file and --oauth-json") }
+            guard UserIDs.isValid(user) else { throw ValidationError("--user must be \(UserIDs.rule)") }
         }
 
         func run() async throws {

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 
 /// One resolve request: `{"provider": "stripe", "user_id": "u_123", "min_valid_seconds": 60}`.
@@ -19,13 +20,7 @@ struct ResolveRequest: Decodable, Sendable {
         guard Self.isProviderSlug(provider) else {
             throw APIError.invalidRequest("provider must be 1-64 characters of a-z, 0-9, '-' and '_'")
         }
-        guard !userID.isEmpty, userID.unicodeScalars.count <= 256 else {
-            throw APIError.invalidRequest("user_id must be 1-256 characters")
-        }
-        // The database's text cannot hold NUL, and one such id in a batched read would fail the whole statement.
-        guard !userID.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            throw APIError.invalidRequest("user_id must not contain control characters")
-        }
+        guard UserIDs.isValid(userID) else { throw APIError.invalidRequest("user_id must be \(UserIDs.rule)") }
         if let minValidSeconds, !(0...86_400).contains(minValidSeconds) {
             throw APIError.invalidRequest("min_valid_seconds must be from 0 to 86400")
         }

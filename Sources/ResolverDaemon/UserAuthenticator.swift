@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -45,7 +46,7 @@ struct UserAuthenticator: Sendable {
             guard let sessions else { throw Self.refused("the credential is not a valid API key") }
             do {
                 let claims = try sessions.verify(credential, now: now())
-                guard !claims.subject.isEmpty, claims.subject.utf8.count <= 256 else { throw Self.refused("the session token has no subject") }
+                guard UserIDs.isValid(claims.subject) else { throw Self.refused("the session token's subject is not a user id (\(UserIDs.rule))") }
                 return UserCaller(userID: claims.subject, workspaceID: claims.workspace, actor: "session")
             } catch let error as JWTError {
                 throw Self.refused(error.code == .expired ? "the session token has expired" : "the session token is not valid")
@@ -53,7 +54,7 @@ struct UserAuthenticator: Sendable {
         }
         if let token = request.headers[ResolveRoutes.tokenField] {
             guard let entry = services.current.authenticate(token) else { throw Self.refused("the services token is not valid") }
-            guard let user = request.headers[Self.userField], !user.isEmpty, user.utf8.count <= 256 else {
+            guard let user = request.headers[Self.userField], UserIDs.isValid(user) else {
                 throw Self.refused("a services token acts for the user named in X-Reeve-User-Id")
             }
             return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)", providers: entry.providers)

@@ -87,9 +87,13 @@ import Testing
                 ConnectorStore.Lookup(userID: "u_1", provider: "stripe"), ConnectorStore.Lookup(userID: "u_3", provider: "stripe"),
                 ConnectorStore.Lookup(userID: "u_1", provider: "gmail"), ConnectorStore.Lookup(userID: "u_2", provider: "gmail"),
                 ConnectorStore.Lookup(userID: "u_9", provider: "stripe"), ConnectorStore.Lookup(userID: "stripe", provider: "u_4"),
+                // No row can hold a NUL; such a key is not found and does not fail the read for the others.
+                ConnectorStore.Lookup(userID: "u_2\u{0}", provider: "stripe"),
             ]
             let rows = try await ConnectorStore.rows(for: wanted, from: pool)
             #expect(Set(rows.keys) == Set(wanted.prefix(3)))
+            #expect(try await ConnectorStore.rows(for: [wanted.last!], from: pool).isEmpty)
+            #expect(try await store.resolve(userID: "u_5\u{0}", provider: "stripe") == nil)
             for (key, row) in rows {
                 #expect(try row.decode(String.self, at: 1) == key.userID && row.decode(String.self, at: 3) == key.provider)
             }

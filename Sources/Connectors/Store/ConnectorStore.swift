@@ -102,9 +102,13 @@ public final class ConnectorStore: Sendable {
     }
 
     /// The rows of the connectors with these keys (distinct), by key: one statement, whatever the number of keys.
-    static func rows(for keys: [Lookup], from pool: PGConnectionPool) async throws -> [Lookup: PGRow] {
+    /// A key with a NUL (which no stored text can hold) is not found, and never fails the read for the others.
+    static func rows(for wanted: [Lookup], from pool: PGConnectionPool) async throws -> [Lookup: PGRow] {
+        let keys = wanted.filter { !$0.userID.utf8.contains(0) && !$0.provider.utf8.contains(0) }
         let rows: PGRows
-        if keys.count == 1 {
+        if keys.isEmpty {
+            return [:]
+        } else if keys.count == 1 {
             rows = try await pool.query(
                 "SELECT \(unsafe: recordColumns), access_token FROM connector_tokens WHERE user_id = \(keys[0].userID) AND provider = \(keys[0].provider)")
         } else {

@@ -27,6 +27,10 @@ struct DaemonSettings: Sendable {
     /// statement a connection of its own.
     var pipelineDepth: Int
     static let defaultPipelineDepth = 4
+    /// Threads reading the database connections (`RESOLVERD_PG_IO_THREADS`). PGClient reads the variable itself
+    /// when its first connection opens; it is checked here so that a bad value stops the daemon like any other.
+    var pgIOThreads: Int
+    static let defaultPGIOThreads = 2
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
     var configFile: String?
 
@@ -64,6 +68,8 @@ struct DaemonSettings: Sendable {
         poolSize = try Self.integer(value("RESOLVERD_DB_POOL_SIZE"), in: 2...1000, setting: "RESOLVERD_DB_POOL_SIZE") ?? Self.defaultPoolSize
         pipelineDepth = try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
             ?? Self.defaultPipelineDepth
+        pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: 1...16, setting: "RESOLVERD_PG_IO_THREADS")
+            ?? Self.defaultPGIOThreads
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }

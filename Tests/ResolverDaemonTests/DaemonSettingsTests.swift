@@ -14,16 +14,17 @@ import Testing
         return try ConfigFile.load(path: path)
     }
 
-    @Test func theDatabasePoolSizeAndPipelineDepthHaveDefaultsAndLimits() throws {
+    @Test func theDatabasePoolSizePipelineDepthAndIOThreadsHaveDefaultsAndLimits() throws {
         var environment = base
         let defaults = try DaemonSettings(environment: environment)
-        #expect(defaults.poolSize == 16 && defaults.pipelineDepth == 4)
+        #expect(defaults.poolSize == 16 && defaults.pipelineDepth == 4 && defaults.pgIOThreads == 2)
         environment["RESOLVERD_DB_POOL_SIZE"] = "40"
         environment["RESOLVERD_DB_PIPELINE_DEPTH"] = "1"
+        environment["RESOLVERD_PG_IO_THREADS"] = "4"
         let set = try DaemonSettings(environment: environment)
-        #expect(set.poolSize == 40 && set.pipelineDepth == 1)
+        #expect(set.poolSize == 40 && set.pipelineDepth == 1 && set.pgIOThreads == 4)
         for (name, bad) in [("RESOLVERD_DB_POOL_SIZE", "1"), ("RESOLVERD_DB_POOL_SIZE", "many"), ("RESOLVERD_DB_PIPELINE_DEPTH", "0"),
-                            ("RESOLVERD_DB_PIPELINE_DEPTH", "65")] {
+                            ("RESOLVERD_DB_PIPELINE_DEPTH", "65"), ("RESOLVERD_PG_IO_THREADS", "0"), ("RESOLVERD_PG_IO_THREADS", "two")] {
             var wrong = base
             wrong[name] = bad
             let error = #expect(throws: SettingsError.self) { try DaemonSettings(environment: wrong) }

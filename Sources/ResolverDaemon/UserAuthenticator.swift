@@ -11,12 +11,15 @@ struct UserCaller: Sendable {
     var workspaceID: String?
     /// For the audit trail: `api_key:ak_…`, `session`, `service:NAME`. Never a credential.
     var actor: String
-    /// The providers a services token is limited to; nil: every provider (users, and unrestricted tokens).
-    var providers: Set<String>? = nil
+    /// The services token acting for the user, if one is; its allow-list limits the providers.
+    var service: ServicesTokens.Entry? = nil
+
+    /// The providers the caller is limited to; nil: every provider (users, and unrestricted tokens).
+    var providers: Set<String>? { service?.providers }
 
     /// Refuses (403) a provider outside the caller's services-token allow-list.
     func check(provider: String) throws {
-        if let providers, !providers.contains(provider) {
+        if let service, !service.mayResolve(provider) {
             throw APIError(.forbidden, "forbidden", "this services token may not act on \(provider) connectors")
         }
     }
@@ -57,7 +60,7 @@ struct UserAuthenticator: Sendable {
             guard let user = request.headers[Self.userField], UserIDs.isValid(user) else {
                 throw Self.refused("a services token acts for the user named in X-Reeve-User-Id")
             }
-            return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)", providers: entry.providers)
+            return UserCaller(userID: user, workspaceID: nil, actor: "service:\(entry.name)", service: entry)
         }
         throw Self.refused("an Authorization: Bearer credential is required")
     }

@@ -461,6 +461,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     func ioReady(readable: Bool, writable: Bool) {
         var waiters: [CheckedContinuation<Void, Never>] = []
         var completions: [Completion] = []
+        var notifications: [PGNotification] = []
+        var handler: (@Sendable (PGNotification) -> Void)?
         let cancelHead: Bool = lock.withLock {
             defer {
                 if broken {
@@ -484,7 +486,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                 completions = failBroken()
                 return false
             }
-            if let notificationHandler { deliverNotifications(to: notificationHandler) }
+            if let notificationHandler {
+                handler = notificationHandler
+                notifications = takeNotifications()
+            }
             guard !pending.isEmpty else {
                 if PQstatus(handle) != CONNECTION_OK { completions = failBroken() }
                 return false
@@ -492,6 +497,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             return collectResults(into: &completions)
         }
         if cancelHead { sendCancel() }
+        // Outside the lock, like the completions: a handler that resumes a task needs that task's status lock,
+        // which a thread cancelling the task holds while its cancellation handler (closing this connection,
+        // say) waits for this lock. Delivered first, so that a command's answer never overtakes the
+        // notifications read with it.
+        if let handler { notifications.forEach(handler) }
         completions.forEach { $0.resume() }
         waiters.forEach { $0.resume() }
     }
@@ -615,14 +625,17 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         lock.withLock { notificationHandler = handler }
     }
 
-    private func deliverNotifications(to handler: @Sendable (PGNotification) -> Void) {
+    /// The notifications libpq has read (lock held).
+    private func takeNotifications() -> [PGNotification] {
+        var notifications: [PGNotification] = []
         while let notify = PQnotifies(handle) {
             let channel = String(cString: notify.pointee.relname)
             let payload = String(cString: notify.pointee.extra)
             let pid = notify.pointee.be_pid
             PQfreemem(notify)
-            handler(PGNotification(channel: channel, payload: payload, backendPID: pid))
+            notifications.append(PGNotification(channel: channel, payload: payload, backendPID: pid))
         }
+        return notifications
     }
 }
 

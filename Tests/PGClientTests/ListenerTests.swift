@@ -46,6 +46,33 @@ func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bo
         }
     }
 
+    /// Consumers cancelled while notifications keep arriving: the listener closes its connection from a
+    /// cancellation handler while the I/O thread hands notifications over. With the handler called under the
+    /// connection's lock the two once waited for each other for good (the suite then hung).
+    @Test func consumersCancelledWhileNotificationsArriveStopCleanly() async throws {
+        try await TestDatabase.withSchema(maxConnections: 2) { pool, configuration in
+            let channel = "chan_\(UUID().uuidString.prefix(6))"
+            let notifier = Task {
+                while !Task.isCancelled { try? await pool.notify(channel: channel, payload: "busy") }
+            }
+            defer { notifier.cancel() }
+            for round in 0..<30 {
+                let consumer = Task {
+                    var count = 0
+                    for await event in PGListener(configuration: configuration).events(channels: [channel]) {
+                        if case .notification = event { count += 1 }
+                    }
+                    return count
+                }
+                try await Task.sleep(for: .milliseconds(round.isMultiple(of: 2) ? 30 : 5))
+                consumer.cancel()
+                _ = await consumer.value
+            }
+            let collector = EventCollector(PGListener(configuration: configuration).events(channels: [channel]))
+            #expect(await collector.waitFor(isNotification(channel: channel, payload: "busy")) != nil)
+        }
+    }
+
     /// With notifications arriving all the time, some come in the same read as LISTEN's answer; they still
     /// follow `.listening`, which tells a consumer it may start.
     @Test func listeningComesBeforeAnyNotification() async throws {

@@ -33,6 +33,13 @@ func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bo
     }
 }
 
+/// Sends "busy" on `channel` again and again until the returned task is cancelled.
+func notifyingWithoutPause(_ pool: PGConnectionPool, channel: String) -> Task<Void, Never> {
+    Task {
+        while !Task.isCancelled { try? await pool.notify(channel: channel, payload: "busy") }
+    }
+}
+
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct ListenerTests {
     @Test func deliversNotifications() async throws {
         try await TestDatabase.withSchema { pool, configuration in
@@ -52,9 +59,7 @@ func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bo
     @Test func consumersCancelledWhileNotificationsArriveStopCleanly() async throws {
         try await TestDatabase.withSchema(maxConnections: 2) { pool, configuration in
             let channel = "chan_\(UUID().uuidString.prefix(6))"
-            let notifier = Task {
-                while !Task.isCancelled { try? await pool.notify(channel: channel, payload: "busy") }
-            }
+            let notifier = notifyingWithoutPause(pool, channel: channel)
             defer { notifier.cancel() }
             for round in 0..<30 {
                 let consumer = Task {
@@ -78,9 +83,7 @@ func isNotification(channel: String, payload: String) -> (PGListenerEvent) -> Bo
     @Test func listeningComesBeforeAnyNotification() async throws {
         try await TestDatabase.withSchema(maxConnections: 2) { pool, configuration in
             let channel = "chan_\(UUID().uuidString.prefix(6))"
-            let notifier = Task {
-                while !Task.isCancelled { try? await pool.notify(channel: channel, payload: "busy") }
-            }
+            let notifier = notifyingWithoutPause(pool, channel: channel)
             defer { notifier.cancel() }
             for _ in 0..<20 {
                 let collector = EventCollector(PGListener(configuration: configuration).events(channels: [channel]))

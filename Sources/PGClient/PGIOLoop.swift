@@ -2,6 +2,7 @@ import CEventPoll
 import Foundation
 import Glibc
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// Something with a socket that the I/O loop watches.
 protocol PGIOSource: AnyObject, Sendable {
@@ -21,12 +22,20 @@ protocol PGIOSource: AnyObject, Sendable {
 public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     // Sendable: `sources`, `nextToken` and `jobs` are guarded by `lock`; `thread` is written once before use.
 
-    /// The loops connections are spread over: two, like pgbench's two threads on this class of machine,
-    /// or `RESOLVERD_PG_IO_THREADS` (1–16).
+    /// The loops connections are spread over: two, like pgbench's two threads on this class of machine, or as
+    /// many as ``useThreads(_:)`` asked for (1–16) before the first connection opened.
     public static let all: [PGIOLoop] = {
-        let wanted = ProcessInfo.processInfo.environment["RESOLVERD_PG_IO_THREADS"].flatMap { Int($0) } ?? 2
+        let wanted = requestedThreads.load(ordering: .acquiring)
         return (0..<min(max(wanted, 1), 16)).map { PGIOLoop(name: "resolverd-pgio\($0)") }
     }()
+
+    private static let requestedThreads = Atomic<Int>(2)
+
+    /// Sets how many loops (threads) read the connections. Only a call before the first connection opens counts:
+    /// the loops are made then, once.
+    public static func useThreads(_ count: Int) {
+        requestedThreads.store(count, ordering: .releasing)
+    }
 
     /// The loop whose thread is running this code, if any.
     static var current: PGIOLoop? {

@@ -27,8 +27,8 @@ struct DaemonSettings: Sendable {
     /// statement a connection of its own.
     var pipelineDepth: Int
     static let defaultPipelineDepth = 4
-    /// Threads reading the database connections (`RESOLVERD_PG_IO_THREADS`). PGClient reads the variable itself
-    /// when its first connection opens; it is checked here so that a bad value stops the daemon like any other.
+    /// Threads reading the database connections (`RESOLVERD_PG_IO_THREADS`), handed to PGClient before the first
+    /// connection opens.
     var pgIOThreads: Int
     static let defaultPGIOThreads = 2
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.

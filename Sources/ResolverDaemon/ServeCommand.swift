@@ -25,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         MemoryTuning.apply(environment: environment)
         let settings = try DaemonSettings(environment: environment)
+        PGIOLoop.useThreads(settings.pgIOThreads)
         DaemonLogging.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "resolverd")
 

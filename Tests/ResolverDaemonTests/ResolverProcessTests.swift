@@ -15,11 +15,14 @@ import Testing
 @Suite(.enabled(if: DaemonProcess.isAvailable), .serialized) struct ResolverProcessTests {
     /// A daemon on `fixture`'s database with a services-token file naming `gateway`; returns it with its API and
     /// admin addresses.
-    func start(_ name: String, _ fixture: ProcessFixture, token: String) async throws -> (DaemonProcess, api: String, admin: String) {
+    func start(
+        _ name: String, _ fixture: ProcessFixture, token: String, extra: [String: String] = [:]
+    ) async throws -> (DaemonProcess, api: String, admin: String) {
         let tokens = fixture.directory.appendingPathComponent("services-tokens").path
         try Data("gateway \(token)\n".utf8).write(to: URL(fileURLWithPath: tokens))
         var environment = try fixture.environment(config: "{}")
         environment["RESOLVERD_SERVICES_TOKENS_FILE"] = tokens
+        environment.merge(extra) { $1 }
         let daemon = try DaemonProcess.start(environment: environment, logPath: fixture.logPath(name))
         return (daemon, try await daemon.listenAddress("API"), try await daemon.listenAddress("admin"))
     }
@@ -51,6 +54,15 @@ import Testing
         return 0
     }
 
+    /// The names of a process's threads that read database connections (`resolverd-pgio0`, …), sorted.
+    func databaseIOThreads(_ daemon: DaemonProcess) -> [String] {
+        let tasks = "/proc/\(daemon.pid)/task"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).compactMap { task in
+            (try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return names.filter { $0.hasPrefix("resolverd-pgio") }.sorted()
+    }
+
     /// Polls `condition` until it holds: how long that took, or nil after `timeout`.
     func timeUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
         let clock = ContinuousClock()
@@ -65,7 +77,10 @@ import Testing
         try await ProcessFixture.with { fixture in
             let token = try DaemonHarness.servicesToken()
             let (one, oneAPI, _) = try await start("one", fixture, token: token)
-            let (two, twoAPI, twoAdmin) = try await start("two", fixture, token: token)
+            let (two, twoAPI, twoAdmin) = try await start("two", fixture, token: token, extra: ["RESOLVERD_PG_IO_THREADS": "3"])
+            // RESOLVERD_PG_IO_THREADS sets how many threads read the database connections; two by default.
+            #expect(databaseIOThreads(one) == ["resolverd-pgio0", "resolverd-pgio1"])
+            #expect(databaseIOThreads(two) == ["resolverd-pgio0", "resolverd-pgio1", "resolverd-pgio2"])
             let pool = try pool(fixture)
             defer { Task { await pool.shutdown() } }
             let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: fixture.keyring))

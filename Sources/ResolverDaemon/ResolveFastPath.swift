@@ -127,7 +127,7 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())  // as Hummingbird tags a request's logger
         let routes = routes
         Task(executorPreference: executor) {
-            let result = await routes.answer(request, for: entry, started: started, logger: logger)
+            let result = await routes.answer(request, for: entry, started: started, logger: logger, cacheMissed: true)
             reads.end()
             bound.eventLoop.execute { bound.value.handler.finishReading(result, context: bound.value.context) }
         }

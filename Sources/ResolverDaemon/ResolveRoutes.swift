@@ -92,9 +92,12 @@ struct ResolveRoutes: Sendable {
         return HTTPBodies.json(.ok, json.bytes)
     }
 
-    /// Resolves for `entry`, recording metrics and the audit event; never throws.
+    /// Resolves for `entry`, recording metrics and the audit event; never throws. `cacheMissed`: the caller just
+    /// looked the request up in the cache and found nothing (``fastAnswer(headers:body:started:)``), so it is
+    /// not looked up again.
     func answer(
-        _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger
+        _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger,
+        cacheMissed: Bool = false
     ) async -> Result<ByteBuffer, APIError> {
         let result: Result<ByteBuffer, APIError>
         var connectorID: String?
@@ -104,7 +107,7 @@ struct ResolveRoutes: Sendable {
             let key = request.cacheKey
             let minValidSeconds = request.effectiveMinValidSeconds
             do {
-                let cached = cachedAnswer(request)
+                let cached = cacheMissed ? nil : cachedAnswer(request)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
                 if let cached {
                     connectorID = cached.connectorID
@@ -165,7 +168,7 @@ struct ResolveRoutes: Sendable {
         /// Write this 200 body: a cache hit, its metrics and audit event recorded.
         case answered(ByteBuffer)
         /// A plain resolve by a caller allowed to make it, which the cache could not answer: resolve it with
-        /// ``answer(_:for:started:logger:)`` and write what that returns.
+        /// ``answer(_:for:started:logger:cacheMissed:)``, telling it so, and write what that returns.
         case resolve(ResolveRequest, ServicesTokens.Entry)
         /// Anything else (no or a wrong services token, a body that is not the plain request, a provider the
         /// token may not resolve): nothing recorded; the router answers it.

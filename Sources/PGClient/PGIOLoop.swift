@@ -22,14 +22,19 @@ protocol PGIOSource: AnyObject, Sendable {
 public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     // Sendable: `sources`, `nextToken` and `jobs` are guarded by `lock`; `thread` is written once before use.
 
-    /// The loops connections are spread over: two, like pgbench's two threads on this class of machine, or as
-    /// many as ``useThreads(_:)`` asked for (1–16) before the first connection opened.
+    /// The loops connections are spread over: ``defaultThreadCount``, or as many as ``useThreads(_:)`` asked for
+    /// before the first connection opened.
     public static let all: [PGIOLoop] = {
         let wanted = requestedThreads.load(ordering: .acquiring)
-        return (0..<min(max(wanted, 1), 16)).map { PGIOLoop(name: "resolverd-pgio\($0)") }
+        return (0..<min(max(wanted, threadCounts.lowerBound), threadCounts.upperBound)).map { PGIOLoop(name: "resolverd-pgio\($0)") }
     }()
 
-    private static let requestedThreads = Atomic<Int>(2)
+    /// Two, like pgbench's two threads on this class of machine.
+    public static let defaultThreadCount = 2
+    /// How many loops there may be; a count outside is taken as its nearest bound.
+    public static let threadCounts = 1...16
+
+    private static let requestedThreads = Atomic<Int>(defaultThreadCount)
 
     /// Sets how many loops (threads) read the connections. Only a call before the first connection opens counts:
     /// the loops are made then, once.

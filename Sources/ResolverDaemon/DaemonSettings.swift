@@ -30,7 +30,6 @@ struct DaemonSettings: Sendable {
     /// Threads reading the database connections (`RESOLVERD_PG_IO_THREADS`), handed to PGClient before the first
     /// connection opens.
     var pgIOThreads: Int
-    static let defaultPGIOThreads = 2
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
     var configFile: String?
 
@@ -68,8 +67,8 @@ struct DaemonSettings: Sendable {
         poolSize = try Self.integer(value("RESOLVERD_DB_POOL_SIZE"), in: 2...1000, setting: "RESOLVERD_DB_POOL_SIZE") ?? Self.defaultPoolSize
         pipelineDepth = try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
             ?? Self.defaultPipelineDepth
-        pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: 1...16, setting: "RESOLVERD_PG_IO_THREADS")
-            ?? Self.defaultPGIOThreads
+        pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: PGIOLoop.threadCounts, setting: "RESOLVERD_PG_IO_THREADS")
+            ?? PGIOLoop.defaultThreadCount
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }

@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CEventPoll"),
+        .systemLibrary(name: "CSpawn"),
         .systemLibrary(name: "CMalloc"),
 
         .target(
@@ -53,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "PGLocalCluster",
-            dependencies: ["PGClient", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["PGClient", "CSpawn", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         // The module is ResolverCrypto (in Sources/Crypto): swift-crypto, which Hummingbird's package graph

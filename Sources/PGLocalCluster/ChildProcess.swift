@@ -1,8 +1,10 @@
+import CSpawn
 import Foundation
 import Glibc
 
 /// Starts programs with `posix_spawn` (Foundation's `Process` hangs in some containers) and waits for them with
-/// `waitpid`. Input comes from /dev/null; standard output and error go together to a file.
+/// `waitpid`. Input comes from /dev/null; standard output and error go together to a file; no other descriptor
+/// of this process reaches the child.
 ///
 /// `run` blocks: callers run it off Swift's cooperative pool (see `PGLocalCluster`).
 public enum ChildProcess {
@@ -23,6 +25,9 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours: a socket the child inherited (NIO does not open sockets close-on-exec) would stay
+        // open as long as the child runs, so closing it here would not end the connection.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         let (program, programArguments) = directory.map { ("/usr/bin/env", ["--chdir=\($0)", path] + arguments) } ?? (path, arguments)
         let argv = ([program] + programArguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

@@ -16,9 +16,9 @@ func buildApplications(
         router: buildAPIRouter(runtime: runtime),
         server: HTTPServerBuilder { responder in
             DatabaseAffineChannel(
-                HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [
-                    ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next()),
-                ])),
+                FastPathChannel(HTTP1Channel(responder: responder)) {
+                    ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next())
+                },
                 executors: executors)
         },
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),

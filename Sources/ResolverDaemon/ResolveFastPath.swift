@@ -1,9 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// Answers plain `POST /internal/v1/resolve` requests itself, before they reach the router: a cache hit on the
 /// connection's event loop (no task, no hop to another thread and back, no response stream), a miss through
@@ -15,13 +17,15 @@ import NIOHTTPTypes
 /// Answers leave in the order of the requests: while a miss is being read, what arrives on the connection
 /// waits here (and no more is read from the socket) until its answer is written.
 ///
-/// Sits in the API listener's pipeline after the HTTP codec (`HTTPRequestPart` in, `HTTPResponsePart` out) and
-/// before Hummingbird's connection handling; one per connection, touched only on its event loop.
+/// Sits in the API listener's pipeline right after NIO's HTTP/1 codec (`HTTPServerRequestPart` in,
+/// `HTTPServerResponsePart` out), before the conversion to Swift HTTP Types and Hummingbird's connection handling:
+/// a request it answers is never converted, nor is its answer (the conversion of a resolve's head alone cost some
+/// 3 µs). One per connection, touched only on its event loop.
 final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     /// A single resolve is some 60 bytes; a body past this goes to the router whole, as it arrived.
     static let bodyLimit = 4096
@@ -31,7 +35,7 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         /// Between requests.
         case idle
         /// Holding back a resolve request until its end, to answer it here if it can.
-        case holding(head: HTTPRequest, body: ByteBuffer?, started: ContinuousClock.Instant)
+        case holding(head: HTTPRequestHead, body: ByteBuffer?, started: ContinuousClock.Instant)
         /// Passing the parts of the current request on to the router.
         case passing
         /// Reading a resolve's connector from the database; the answer is written when the read ends.
@@ -49,7 +53,7 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var answeredSinceFlush = false
     private var date = HTTPDate()
     /// Parts that arrived while reading, in order; handled once the answer is written.
-    private var waiting = CircularBuffer<HTTPRequestPart>()
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
     /// The channel asked to read more while reading; asked again once the answer is written.
     private var readDeferred = false
     /// Graceful shutdown began while reading; passed on once the answer is written.
@@ -71,7 +75,7 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
             // Only while the client reads its answers: otherwise the router's answers, which wait for the
@@ -98,7 +102,8 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(wrapInboundOut(part))
         case (.end(let trailers), .holding(let head, let body, let started)):
             let answer = trailers == nil
-                ? routes.fastAnswer(headers: head.headerFields, body: body ?? ByteBuffer(), started: started) : .pass
+                ? routes.fastAnswer(servicesToken: Self.servicesToken(in: head.headers), body: body ?? ByteBuffer(), started: started)
+                : .pass
             switch answer {
             case .answered(let body):
                 state = .idle
@@ -139,7 +144,9 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         state = .idle
         switch result {
         case .success(let body): write(.ok, body, context: context)
-        case .failure(let error): write(error.status, ByteBuffer(bytes: error.body), context: context)
+        case .failure(let error):
+            let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
+            write(status, ByteBuffer(bytes: error.body), context: context)
         }
         let replayed = !waiting.isEmpty
         while let part = waiting.popFirst() {
@@ -206,18 +213,38 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// A resolve this handler may hold back: the single route, on a connection that stays open, with no
-    /// `Expect: 100-continue` to answer first.
-    static func mayAnswer(_ head: HTTPRequest) -> Bool {
-        guard head.method == .post, head.path == path else { return false }
-        for field in head.headerFields {
-            if field.name == .expect { return false }
-            if field.name == .connection, field.value.lowercased().contains("close") { return false }
+    /// A resolve this handler may hold back: the single route, over HTTP/1.1 on a connection that stays open,
+    /// with no `Expect: 100-continue` to answer first.
+    static func mayAnswer(_ head: HTTPRequestHead) -> Bool {
+        guard head.method == .POST, head.version == .http1_1, head.uri == path, head.isKeepAlive else { return false }
+        return !head.headers.contains(name: "expect")
+    }
+
+    /// The services token: the value of the one header field that carries it, if that value is plain visible
+    /// ASCII (as every services token is; anything else goes to the router, whose header conversion may change
+    /// it). Two such fields are refused, as the router refuses them.
+    static func servicesToken(in headers: HTTPHeaders) -> String? {
+        var token: String?
+        for (name, value) in headers where name.utf8.count == tokenName.count && equalsIgnoringASCIICase(name, tokenName) {
+            guard token == nil, !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+            token = value
+        }
+        return token
+    }
+
+    private static let tokenName = Array(ResolveRoutes.tokenField.canonicalName.utf8)
+
+    private static func equalsIgnoringASCIICase(_ name: String, _ lowercase: [UInt8]) -> Bool {
+        var index = 0
+        for byte in name.utf8 {
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            guard folded == lowercase[index] else { return false }
+            index += 1
         }
         return true
     }
 
-    private func pass(_ head: HTTPRequest, context: ChannelHandlerContext) {
+    private func pass(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         owed += 1
         state = .passing
         context.fireChannelRead(wrapInboundOut(.head(head)))
@@ -231,17 +258,43 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes an answer with the headers the router's answer carries.
-    private func write(_ status: HTTPResponse.Status, _ body: ByteBuffer, context: ChannelHandlerContext) {
-        let head = HTTPResponse(status: status, headerFields: [
-            .contentType: "application/json; charset=utf-8",
-            .contentLength: String(body.readableBytes),
-            .date: date.current(),
-            .server: serverName,
+    private func write(_ status: HTTPResponseStatus, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: [
+            "Content-Type": "application/json; charset=utf-8",
+            "Content-Length": String(body.readableBytes),
+            "Date": date.current(),
+            "Server": serverName,
         ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
         answeredSinceFlush = true
+    }
+}
+
+/// An HTTP/1 connection as `Inner` sets it up, with a ``ResolveFastPath`` (made for each connection) put
+/// between NIO's HTTP/1 codec and the conversion to Swift HTTP Types.
+struct FastPathChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+
+    let inner: Inner
+    let makeFastPath: @Sendable () -> ResolveFastPath
+
+    init(_ inner: Inner, fastPath: @escaping @Sendable () -> ResolveFastPath) {
+        self.inner = inner
+        self.makeFastPath = fastPath
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            try operations.addHandler(makeFastPath(), position: .before(try operations.handler(type: HTTP1ToHTTPServerCodec.self)))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }
 

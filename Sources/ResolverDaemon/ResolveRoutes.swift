@@ -93,7 +93,7 @@ struct ResolveRoutes: Sendable {
     }
 
     /// Resolves for `entry`, recording metrics and the audit event; never throws. `cacheMissed`: the caller just
-    /// looked the request up in the cache and found nothing (``fastAnswer(headers:body:started:)``), so it is
+    /// looked the request up in the cache and found nothing (``fastAnswer(servicesToken:body:started:)``), so it is
     /// not looked up again.
     func answer(
         _ request: ResolveRequest, for entry: ServicesTokens.Entry, started: ContinuousClock.Instant, logger: Logger,
@@ -175,9 +175,10 @@ struct ResolveRoutes: Sendable {
         case pass
     }
 
-    /// Decides on the connection's event loop, without waiting, what ``ResolveFastPath`` does with a resolve.
-    func fastAnswer(headers: HTTPFields, body: ByteBuffer, started: ContinuousClock.Instant) -> FastAnswer {
-        guard let entry = caller(headers),
+    /// Decides on the connection's event loop, without waiting, what ``ResolveFastPath`` does with a resolve;
+    /// `servicesToken` is the caller's, as ``ResolveFastPath/servicesToken(in:)`` found it (nil: none to check).
+    func fastAnswer(servicesToken: String?, body: ByteBuffer, started: ContinuousClock.Instant) -> FastAnswer {
+        guard let entry = servicesToken.flatMap({ runtime.tokens.current.authenticate($0) }),
               let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
               entry.mayResolve(request.provider)
         else { return .pass }

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOHTTP1
 import PGTestSupport
 import ServiceLifecycle
 import Testing
@@ -252,16 +253,37 @@ import Testing
     }
 
     @Test func onlyPlainResolvesOnConnectionsThatStayOpenAreHeld() {
-        func head(_ method: HTTPRequest.Method = .post, _ path: String = "/internal/v1/resolve", _ fields: HTTPFields = [:]) -> HTTPRequest {
-            HTTPRequest(method: method, scheme: nil, authority: "localhost", path: path, headerFields: fields)
+        func head(_ method: HTTPMethod = .POST, _ uri: String = "/internal/v1/resolve", _ headers: HTTPHeaders = [:],
+                  version: HTTPVersion = .http1_1) -> HTTPRequestHead {
+            var all: HTTPHeaders = ["Host": "localhost"]
+            all.add(contentsOf: headers)
+            return HTTPRequestHead(version: version, method: method, uri: uri, headers: all)
         }
         #expect(ResolveFastPath.mayAnswer(head()))
-        #expect(ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.connection: "keep-alive"])))
-        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.connection: "Close"])))
-        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve", [.expect: "100-continue"])))
-        #expect(!ResolveFastPath.mayAnswer(head(.get)))
-        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve/batch")))
-        #expect(!ResolveFastPath.mayAnswer(head(.post, "/internal/v1/resolve?x=1")))
+        #expect(ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve", ["Connection": "keep-alive"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve", ["Connection": "Close"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve", ["Expect": "100-continue"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve", ["EXPECT": "100-continue"])))
+        #expect(!ResolveFastPath.mayAnswer(head(.GET)))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve/batch")))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve?x=1")))
+        #expect(!ResolveFastPath.mayAnswer(head(version: .http1_0)))
+        #expect(!ResolveFastPath.mayAnswer(head(.POST, "/internal/v1/resolve", ["Connection": "keep-alive"], version: .http1_0)))
+    }
+
+    @Test func theServicesTokenIsTheOneFieldOfItsNameInAnyCase() {
+        let token = "svc_\(UInt64.random(in: 0...UInt64.max))"
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Token": token]) == token)
+        #expect(ResolveFastPath.servicesToken(in: ["x-reeve-services-token": token, "Content-Type": "application/json"]) == token)
+        #expect(ResolveFastPath.servicesToken(in: ["X-REEVE-SERVICES-TOKEN": token]) == token)
+        #expect(ResolveFastPath.servicesToken(in: [:]) == nil)
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Tokens": token]) == nil)
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Toke": token]) == nil)
+        // Two fields, even equal ones, are refused; so is a value that is not plain visible ASCII.
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Token": token, "x-reeve-services-token": token]) == nil)
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Token": token + " x"]) == nil)
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Token": token + "\u{e9}"]) == nil)
+        #expect(ResolveFastPath.servicesToken(in: ["X-Reeve-Services-Token": ""]) == nil)
     }
 }
 

@@ -106,3 +106,28 @@ import Testing
         }
     }
 }
+
+/// The writer waits long enough to gather about a batch of events at the rate they last came, within bounds.
+struct AuditWriterPacingTests {
+    let pacing = AuditWriter.Pacing(interval: .milliseconds(100), shortestInterval: .milliseconds(2), batchSize: 100)
+
+    @Test func aQuietDaemonWritesAtTheLongInterval() {
+        #expect(pacing.wait(after: 0, arrivedIn: .milliseconds(100)) == .milliseconds(100))
+        // Ten events in 100 ms: a hundred would take a second, longer than the interval.
+        #expect(pacing.wait(after: 10, arrivedIn: .milliseconds(100)) == .milliseconds(100))
+    }
+
+    @Test func aBusyDaemonWritesAboutABatchAtATime() {
+        // 300 events in 10 ms (30k a second): a hundred more arrive in about 3.3 ms.
+        let wait = pacing.wait(after: 300, arrivedIn: .milliseconds(10))
+        #expect(wait > .microseconds(3_300) && wait < .microseconds(3_400))
+        #expect(pacing.wait(after: 100, arrivedIn: .milliseconds(40)) == .milliseconds(40))
+    }
+
+    @Test func theWaitNeverFallsBelowTheShortestInterval() {
+        #expect(pacing.wait(after: 5_000, arrivedIn: .milliseconds(2)) == .milliseconds(2))
+        let odd = AuditWriter.Pacing(interval: .milliseconds(5), shortestInterval: .milliseconds(50), batchSize: 0)
+        #expect(odd.shortestInterval == .milliseconds(5))
+        #expect(odd.wait(after: 1, arrivedIn: .seconds(1)) == .milliseconds(5))
+    }
+}

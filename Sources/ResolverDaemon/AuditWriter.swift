@@ -15,7 +15,7 @@ import Synchronization
 /// writer's encoding and the database's insert take the CPU from the request threads for as long as they last,
 /// and stretch the tail; larger ones cost the database less per event. Measured at ~33k cached resolves a
 /// second on two cores shared with the load generator and the database (p99 at 8 connections, the database's
-/// CPU per event at 64), in runs that took turns:
+/// CPU per event at 64), in three runs each that took turns (six for 10 ms; 100 ms is from an earlier build):
 ///
 ///     each write holds     p99 at 8, ms (median)    database µs per event
 ///     100 ms (~3,300)      2.6–3.9                  —

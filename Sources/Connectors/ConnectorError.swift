@@ -33,6 +33,10 @@ public struct ConnectorError: Error, Sendable, CustomStringConvertible {
         public static let invalidState = Code("invalid_state")
         /// The user declined at the provider.
         public static let accessDenied = Code("access_denied")
+        /// The caller may not act on something the change would touch (another provider's connector).
+        public static let forbidden = Code("forbidden")
+        /// The provider was called for this connector too recently; `retryAfter` says when it may be again.
+        public static let refreshBudgetSpent = Code("refresh_budget_spent")
         public var description: String { name }
     }
 

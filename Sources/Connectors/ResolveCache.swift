@@ -21,12 +21,29 @@ import Synchronization
 /// A full cache makes room by evicting an entry chosen at random, in constant time: the last entry moves into
 /// the evicted one's place in the array, and the table's number for it follows.
 public final class ResolveCache: Sendable {
+    /// A user and provider, compared and hashed by their UTF-8 bytes as PostgreSQL compares them (never by
+    /// Swift's canonical equivalence, under which differently normalised user ids would be one key).
     public struct Key: Hashable, Sendable {
         public var userID: String
         public var provider: String
         public init(userID: String, provider: String) {
             self.userID = userID
             self.provider = provider
+        }
+
+        public static func == (lhs: Key, rhs: Key) -> Bool { lhs.matches(userID: rhs.userID, provider: rhs.provider) }
+
+        public func hash(into hasher: inout Hasher) {
+            ResolveCache.withBytes(of: self) { provider, user in
+                hasher.combine(bytes: provider)
+                hasher.combine(ResolveCache.separator)
+                hasher.combine(bytes: user)
+            }
+        }
+
+        /// True when a connector of `userID` for `provider` is this key's, byte for byte.
+        public func matches(userID: String, provider: String) -> Bool {
+            self.userID.utf8.elementsEqual(userID.utf8) && self.provider.utf8.elementsEqual(provider.utf8)
         }
     }
 
@@ -67,7 +84,7 @@ public final class ResolveCache: Sendable {
 
     private static let empty: Int32 = -1
     private static let never = UInt32.max
-    private static let separator: UInt8 = 0xFF
+    fileprivate static let separator: UInt8 = 0xFF
 
     /// The usual chunk size; a larger answer gets a chunk of its own.
     public static let chunkSize = 1 << 20
@@ -180,7 +197,7 @@ public final class ResolveCache: Sendable {
     // MARK: Keys
 
     /// Calls `body` with the key's provider and user id as UTF-8, without copying native strings.
-    private static func withBytes<Result>(
+    fileprivate static func withBytes<Result>(
         of key: Key, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Result
     ) rethrows -> Result {
         var provider = key.provider

@@ -35,6 +35,11 @@ public struct Resolver: Sendable {
         case .needsReauth: throw ConnectorError(.needsReauth, message: "the \(provider) connector must be connected again")
         case .pending, .failed: throw ConnectorError(.notConnected, message: "the \(provider) connector is not connected")
         }
+        // A connected row without a credential (a grant's reservation restored by hand, a write cut short) never
+        // answers an empty token.
+        guard !connector.accessToken.isEmpty else {
+            throw ConnectorError(.notConnected, message: "the \(provider) connector has no credential")
+        }
         guard let expiresAt = connector.record.expiresAt else { return connector }
         let current = now()
         if expiresAt.timeIntervalSince(current) >= Double(minValidSeconds) { return connector }

@@ -70,6 +70,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
             case .providerNotConfigured: self.init(.serviceUnavailable, "provider_not_configured", error.message)
             case .invalidState: self.init(.badRequest, "invalid_state", error.message)
             case .accessDenied: self.init(.badRequest, "access_denied", error.message)
+            case .forbidden: self.init(.forbidden, "forbidden", error.message)
             default: self.init(.serviceUnavailable, "unavailable", "the credential store is unavailable")
             }
         case is PGError:

@@ -116,6 +116,10 @@ struct ResolveRoutes: Sendable {
                     let epoch = runtime.cache.epoch
                     let resolved = try await runtime.resolver.resolve(
                         userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
+                    // Never serve or cache another user's connector, whatever the layers below did.
+                    guard key.matches(userID: resolved.record.userID, provider: resolved.record.provider) else {
+                        throw ConnectorError(.notConnected, message: "no \(request.provider) connector for this user")
+                    }
                     let answer = ResolveAnswer.encode(resolved, for: key)
                     if runtime.cache.capacity > 0 {
                         runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)

@@ -165,5 +165,70 @@ import Testing
             #expect(payloads.allSatisfy { $0.contains("\"provider\" : \"stripe\"") && $0.contains("\"user_id\" : \"u_1\"") })
         }
     }
-}
 
+    /// Two users whose ids differ only in Unicode normalisation (a precomposed `é` against `e` and a combining
+    /// accent) are two users, as PostgreSQL sees them: resolved concurrently through one lookup slot, where reads
+    /// are batched, each gets only their own key.
+    @Test func usersWhoseIDsDifferOnlyInNormalisationNeverGetEachOthersKeys() async throws {
+        let precomposed = "jos\u{E9}"
+        let decomposed = "jose\u{301}"
+        #expect(precomposed == decomposed)  // Swift's String equality: why keys must compare bytes
+        try await withStore { store, _, _ in
+            // Pairs, not a dictionary: a Swift dictionary would take the two ids for one key.
+            let keys = [(precomposed, try sampleKey()), (decomposed, try sampleKey())]
+            for (user, key) in keys {
+                try await store.put(userID: user, provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
+            }
+            var answered = 0
+            var wrong = 0
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<800 {
+                    let user = index % 2 == 0 ? precomposed : decomposed
+                    let expected = keys.first { $0.0.utf8.elementsEqual(user.utf8) }?.1
+                    group.addTask {
+                        let resolved = try await store.resolve(userID: user, provider: "stripe")
+                        return resolved?.accessToken == expected && (resolved?.record.userID.utf8.elementsEqual(user.utf8) ?? false)
+                    }
+                }
+                for try await right in group {
+                    answered += 1
+                    if !right { wrong += 1 }
+                }
+            }
+            #expect(answered == 800)
+            #expect(wrong == 0)
+        }
+    }
+
+    /// Re-enabling gives a connector back the status it had before it was disabled: a pending grant's reservation
+    /// or a connector that needs a new grant does not come back connected, and one without a credential never
+    /// resolves.
+    @Test func reenablingRestoresTheStatusBeforeDisabling() async throws {
+        try await withStore { store, pool, _ in
+            let resolver = Resolver(store: store)
+            let pendingID = try await store.reservePending(userID: "u_1", workspaceID: nil, provider: "github")
+            let reauth = try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1", refreshToken: "rt-1"))
+            _ = try await pool.query("UPDATE connector_tokens SET status = 'needs_reauth' WHERE id = \(reauth.id)")
+            let working = try await store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try sampleKey()))
+            for id in [pendingID, reauth.id, working.id] {
+                #expect(try await store.update(userID: "u_1", reference: id, change: .init(enabled: false))?.status == .disabled)
+                // Disabling twice keeps the status it had first.
+                #expect(try await store.update(userID: "u_1", reference: id, change: .init(enabled: false))?.status == .disabled)
+            }
+            #expect(try await store.update(userID: "u_1", reference: pendingID, change: .init(enabled: true))?.status == .pending)
+            #expect(try await store.update(userID: "u_1", reference: reauth.id, change: .init(enabled: true))?.status == .needsReauth)
+            #expect(try await store.update(userID: "u_1", reference: working.id, change: .init(enabled: true))?.status == .connected)
+            await #expect(throws: ConnectorError.self) { try await resolver.resolve(userID: "u_1", provider: "github", minValidSeconds: 0) }
+            await #expect(throws: ConnectorError.self) { try await resolver.resolve(userID: "u_1", provider: "gmail", minValidSeconds: 0) }
+            #expect(try await resolver.resolve(userID: "u_1", provider: "stripe", minValidSeconds: 0).record.id == working.id)
+            // A row marked connected by hand without a credential is still not a credential.
+            _ = try await pool.query("UPDATE connector_tokens SET status = 'connected' WHERE id = \(pendingID)")
+            do {
+                _ = try await resolver.resolve(userID: "u_1", provider: "github", minValidSeconds: 0)
+                Issue.record("a connector without a credential resolved")
+            } catch let error as ConnectorError {
+                #expect(error.code == .notConnected)
+            }
+        }
+    }
+}

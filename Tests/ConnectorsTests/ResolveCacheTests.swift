@@ -168,6 +168,20 @@ import Testing
         #expect(cache.text(for: .init(userID: "u_1", provider: "p"), minValidSeconds: 0, now: now) == "small")
         #expect(cache.text(for: .init(userID: "u_2", provider: "p"), minValidSeconds: 0, now: now) == "after")
     }
+
+    @Test func keysCompareByBytesNotByCanonicalEquivalence() {
+        let precomposed = ResolveCache.Key(userID: "jos\u{E9}", provider: "stripe")
+        let decomposed = ResolveCache.Key(userID: "jose\u{301}", provider: "stripe")
+        #expect(precomposed != decomposed)
+        #expect(Set([precomposed, decomposed]).count == 2)
+        #expect(precomposed == ResolveCache.Key(userID: "jos\u{E9}", provider: "stripe"))
+        // The cache itself keeps them apart too.
+        let cache = ResolveCache(capacity: 10)
+        cache.setListening(true)
+        cache.insert(Array("one".utf8), for: precomposed, expiresAt: nil, epoch: cache.epoch)
+        #expect(cache.value(for: decomposed, minValidSeconds: 0, now: Date()) == nil)
+        #expect(cache.value(for: precomposed, minValidSeconds: 0, now: Date()) == Array("one".utf8))
+    }
 }
 
 extension ResolveCache {

@@ -12,6 +12,7 @@ public enum ConnectorsSchema {
         Migration0004AuditTimeBRIN.migration,
         Migration0005AuditConnectorIndex.migration,
         Migration0006AuditBatches.migration,
+        Migration0007ReenableAndBudget.migration,
     ]
 
     /// The migrator for this schema.

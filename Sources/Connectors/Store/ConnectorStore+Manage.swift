@@ -88,15 +88,20 @@ extension ConnectorStore {
         public var role: ConnectorRole??
         public var settingsJSON: String?
         public var enabled: Bool?
+        /// The providers whose connectors the caller may touch (a services token's allow-list); nil: any. Taking
+        /// an exclusive role from a connector of another provider is refused.
+        public var providers: [String]?
 
-        public init(role: ConnectorRole?? = nil, settingsJSON: String? = nil, enabled: Bool? = nil) {
+        public init(role: ConnectorRole?? = nil, settingsJSON: String? = nil, enabled: Bool? = nil, providers: [String]? = nil) {
             self.role = role
             self.settingsJSON = settingsJSON
             self.enabled = enabled
+            self.providers = providers
         }
     }
 
-    /// Applies `change` to a user's connector. Taking an exclusive role (`primary_data_source`) takes it from the
+    /// Applies `change` to a user's connector. Disabling remembers the status it had, and enabling restores it: a
+    /// connector that was pending, failed or needed a new grant does not come back as connected. Taking an exclusive role (`primary_data_source`) takes it from the
     /// other connectors of the same workspace, in the same transaction. Nil when the user has no such connector.
     public func update(userID: String, reference: String, change: Change) async throws -> ConnectorRecord? {
         try await pool.withTransaction { connection in
@@ -108,6 +113,18 @@ extension ConnectorStore {
             guard let row = found.first else { return nil }
             let (id, workspaceID) = try row.decode((String, String?).self)
             if case let role?? = change.role, role.isExclusive {
+                if let providers = change.providers {
+                    let others = try await connection.query(
+                        """
+                        SELECT 1 FROM connector_tokens
+                        WHERE user_id = \(userID) AND workspace_id IS NOT DISTINCT FROM \(workspaceID) AND role = \(role.rawValue)
+                          AND id <> \(id) AND provider <> ALL(\(providers)::text[])
+                        LIMIT 1
+                        """)
+                    guard others.isEmpty else {
+                        throw ConnectorError(.forbidden, message: "another provider's connector holds \(role.rawValue), which this caller may not change")
+                    }
+                }
                 let cleared = try await connection.query(
                     """
                     UPDATE connector_tokens SET role = NULL, version = version + 1, updated_at = now()
@@ -124,8 +141,13 @@ extension ConnectorStore {
                     settings = COALESCE(\(change.settingsJSON)::jsonb, settings),
                     status = CASE
                         WHEN \(change.enabled) = false THEN 'disabled'
-                        WHEN \(change.enabled) = true AND status = 'disabled' THEN 'connected'
+                        WHEN \(change.enabled) = true AND status = 'disabled'
+                            THEN COALESCE(status_before_disabled, CASE WHEN access_token IS NULL THEN 'failed' ELSE 'connected' END)
                         ELSE status END,
+                    status_before_disabled = CASE
+                        WHEN \(change.enabled) = false AND status <> 'disabled' THEN status
+                        WHEN \(change.enabled) = true AND status = 'disabled' THEN NULL
+                        ELSE status_before_disabled END,
                     version = version + 1, updated_at = now()
                 WHERE id = \(id)
                 RETURNING \(unsafe: Self.recordColumns)

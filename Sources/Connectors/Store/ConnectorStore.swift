@@ -13,10 +13,8 @@ public final class ConnectorStore: Sendable {
     /// The resolve path's reads by user and provider, gathered into one query each while the database is busy.
     private let lookups: LookupBatcher<Lookup, PGRow>
 
-    struct Lookup: Hashable, Sendable {
-        var userID: String
-        var provider: String
-    }
+    /// A resolve read's key: the cache's, which compares by UTF-8 bytes as PostgreSQL does.
+    typealias Lookup = ResolveCache.Key
 
     /// Resolve reads run on at most a quarter of the pool's connections at once (at least one): under load they
     /// go out in batches, and the other connections stay free for writes, the audit and refreshes.
@@ -85,7 +83,7 @@ public final class ConnectorStore: Sendable {
                     settings = COALESCE(\(settingsJSON)::jsonb, settings), role = COALESCE(\(role?.rawValue)::text, role),
                     health = CASE WHEN \(checkedAt)::timestamptz IS NULL THEN health ELSE 'ok' END,
                     last_checked_at = COALESCE(\(checkedAt)::timestamptz, last_checked_at),
-                    refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, status_before_disabled = NULL,
                     next_refresh_at = \(nextRefreshAt),
                     version = version + 1, updated_at = now()
                 WHERE id = \(id)
@@ -97,8 +95,13 @@ public final class ConnectorStore: Sendable {
     }
 
     /// The connector of `userID` for `provider` with its access token opened; nil when there is none.
+    /// A row whose user or provider differs in its bytes from the ones asked for is never answered.
     public func resolve(userID: String, provider: String) async throws -> ResolvedConnector? {
-        try await lookups.value(for: Lookup(userID: userID, provider: provider)).map(resolved(from:))
+        let key = Lookup(userID: userID, provider: provider)
+        guard let row = try await lookups.value(for: key) else { return nil }
+        let record = try Self.record(from: row)
+        guard key.matches(userID: record.userID, provider: record.provider) else { return nil }
+        return try resolved(from: row)
     }
 
     /// The rows of the connectors with these keys (distinct), by key: one statement, whatever the number of keys.

@@ -9,16 +9,21 @@ import Synchronization
 public final class Keyring: Sendable {
     private let keySet: Mutex<KeySet>
     private let directory: String?
+    /// The active key the operator named (`RESOLVERD_ACTIVE_KEY`): a reload keeps it, so that a replica reloaded
+    /// in the middle of a rotation does not start writing under a key the others cannot read yet.
+    private let configuredActiveKeyID: String?
 
     /// Loads every key file in `directory`; the active key is `activeKeyID`, or the highest id in natural order.
     public init(directory: String, activeKeyID: String? = nil) throws {
         self.directory = directory
+        configuredActiveKeyID = activeKeyID
         keySet = Mutex(try KeySet(keys: Self.loadDirectory(directory), activeKeyID: activeKeyID))
     }
 
     /// A keyring over keys already in memory (tests, tools).
     public init(keys: [String: SymmetricKey], activeKeyID: String? = nil) throws {
         directory = nil
+        configuredActiveKeyID = activeKeyID
         keySet = Mutex(try KeySet(keys: keys, activeKeyID: activeKeyID))
     }
 
@@ -83,9 +88,10 @@ public final class Keyring: Sendable {
     }
 
     /// Re-reads the key directory (on SIGHUP) and swaps the new set in atomically; on error the old set stays.
+    /// The active key stays the one named at load (when one was), unless `activeKeyID` names another.
     public func reload(activeKeyID: String? = nil) throws {
         guard let directory else { throw CryptoError(.noKeys, detail: "this keyring was not loaded from a directory") }
-        let fresh = try KeySet(keys: Self.loadDirectory(directory), activeKeyID: activeKeyID)
+        let fresh = try KeySet(keys: Self.loadDirectory(directory), activeKeyID: activeKeyID ?? configuredActiveKeyID)
         keySet.withLock { $0 = fresh }
     }
 

@@ -138,6 +138,19 @@ struct KeyringTests {
         #expect(code { try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]).reload() } == .noKeys)
     }
 
+    /// SIGHUP mid-rotation: a key file that appears on one replica before the operator makes it active everywhere
+    /// must not become this replica's active key on reload.
+    @Test func reloadKeepsTheConfiguredActiveKey() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try Keyring.generateKeyFile(at: directory.file("k1"))
+        let keyring = try Keyring(directory: directory.path, activeKeyID: "k1")
+        try Keyring.generateKeyFile(at: directory.file("k2"))
+        try keyring.reload()
+        #expect(keyring.keyIDs == ["k1", "k2"])
+        #expect(keyring.activeKeyID == "k1")
+    }
+
     @Test func concurrentSealOpenDuringReloads() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -233,10 +233,8 @@ public final class RefreshScheduler: Service, Sendable {
 
     private func callProvider(_ provider: ProviderDefinition, _ leased: LeasedConnector) async throws -> TokenResponse {
         let templateValues = TemplateValues(
-            accessToken: leased.accessToken, clientID: clients[provider.slug]?.clientID,
-            settings: (try? JSONValue.parse(Array(leased.settingsJSON.utf8)))?.object?.stringValues ?? [:],
-            metadata: (try? JSONValue.parse(Array(leased.metadataJSON.utf8)))?.object?.stringValues ?? [:],
-            config: values[provider.slug] ?? [:])
+            accessToken: leased.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: leased.settingsJSON,
+            metadataJSON: leased.metadataJSON, config: values[provider.slug] ?? [:])
         if provider.oauth?.grantType == .githubAppInstallation {
             guard let app = apps[provider.slug] else { throw ConnectorError(.providerNotConfigured, message: "no GitHub App configured for \(provider.slug)") }
             return try await client.installationToken(provider: provider, app: app, values: templateValues)
@@ -244,7 +242,8 @@ public final class RefreshScheduler: Service, Sendable {
         guard let oauthClient = clients[provider.slug] else {
             throw ConnectorError(.providerNotConfigured, message: "no OAuth client configured for \(provider.slug)")
         }
-        return try await client.refresh(provider: provider, client: oauthClient, refreshToken: leased.refreshToken, accessToken: leased.accessToken ?? "")
+        return try await client.refresh(
+            provider: provider, client: oauthClient, refreshToken: leased.refreshToken, accessToken: leased.accessToken ?? "", values: templateValues)
     }
 
     private func postpone(_ leased: LeasedConnector, error: String, retryAfter: Duration?, started: ContinuousClock.Instant, backoff: Duration? = nil) async throws {

@@ -79,10 +79,12 @@ struct ConfigFile: Decodable, Sendable {
         /// A GitHub App's id and private key file, for installation tokens.
         var appID: String?
         var privateKeyFile: String?
+        /// Hosts besides the provider's own that its host-valued settings may name (a self-hosted PostHog).
+        var allowedHosts: [String]?
 
         enum CodingKeys: String, CodingKey {
             case clientID = "client_id", clientSecretFile = "client_secret_file", baseURL = "base_url", values
-            case valueFiles = "value_files", override, appID = "app_id", privateKeyFile = "private_key_file"
+            case valueFiles = "value_files", override, appID = "app_id", privateKeyFile = "private_key_file", allowedHosts = "allowed_hosts"
         }
     }
 
@@ -136,6 +138,12 @@ struct ConnectorsSettings: Sendable {
         for (slug, provider) in file.providers ?? [:] {
             guard let index = rebased.firstIndex(where: { $0.slug == slug }) else {
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): no such provider in the catalog")
+            }
+            if let hosts = provider.allowedHosts {
+                guard hosts.allSatisfy(ProviderDefinition.isHostName) else {
+                    throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).allowed_hosts: each entry must be a host name")
+                }
+                rebased[index] = rebased[index].allowingHosts(hosts)
             }
             if let base = provider.baseURL {
                 guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
@@ -228,7 +236,7 @@ struct ConnectorsSettings: Sendable {
                 guard let path = jwt.publicKeyFile else {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt: \(jwt.algorithm) needs public_key_file")
                 }
-                let pem = try readSecret(path, setting: "session_jwt.public_key_file")
+                let pem = try readSecret(path, setting: "session_jwt.public_key_file", secret: false)
                 key = jwt.algorithm.uppercased() == "RS256" ? try .rs256(publicKeyPEM: pem) : try .es256(publicKeyPEM: pem)
             default:
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "session_jwt.algorithm must be HS256, RS256 or ES256")
@@ -239,14 +247,13 @@ struct ConnectorsSettings: Sendable {
         return JWTVerifier(key: key, issuer: jwt.issuer, audience: jwt.audience, leeway: TimeInterval(jwt.leewaySeconds ?? 60))
     }
 
-    /// A secret file's text without its trailing newline; the error names the file, never its content.
-    static func readSecret(_ path: String, setting: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(setting): cannot read \(path)")
+    /// A secret file's text (see ``SecretFile``); the error names the file, never its content.
+    static func readSecret(_ path: String, setting: String, secret: Bool = true) throws -> String {
+        do {
+            return try SecretFile.read(path, setting: setting, secret: secret)
+        } catch let error as SettingsError {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(error.setting): \(error.reason)")
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(setting): \(path) is empty") }
-        return text
     }
 
     /// True when `uri` is on the allow-list: the same scheme, host, port and path as one entry.
@@ -264,10 +271,8 @@ struct ConnectorsSettings: Sendable {
 
     /// The template values of a connector of `provider`.
     func templateValues(provider: String, accessToken: String?, settingsJSON: String, metadataJSON: String) -> TemplateValues {
-        let settings = (try? JSONValue.parse(Array(settingsJSON.utf8)))?.object?.stringValues ?? [:]
-        let metadata = (try? JSONValue.parse(Array(metadataJSON.utf8)))?.object?.stringValues ?? [:]
-        return TemplateValues(
-            accessToken: accessToken, clientID: clients[provider]?.clientID, settings: settings, metadata: metadata,
+        TemplateValues(
+            accessToken: accessToken, clientID: clients[provider]?.clientID, settingsJSON: settingsJSON, metadataJSON: metadataJSON,
             config: values[provider] ?? [:])
     }
 }

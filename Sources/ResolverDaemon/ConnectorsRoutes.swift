@@ -120,10 +120,11 @@ struct ConnectorsRoutes: Sendable {
         let accountName = try await connectors.check(provider, values: values, logger: logger)
         let metadata = JSONValue.object(accountName.map { ["account_name": .string($0)] } ?? [:]).jsonText()
         var record = try await runtime.store.put(
-            userID: caller.userID, workspaceID: body.workspaceID ?? caller.workspaceID, provider: provider.slug,
+            userID: caller.userID, workspaceID: try caller.workspace(requested: body.workspaceID), provider: provider.slug,
             credential: Credential(type: .apiKey, accessToken: body.apiKey), metadataJSON: metadata, settingsJSON: settingsJSON, checkedAt: checkedAt)
         if let role = body.role {
-            record = try await runtime.store.update(userID: caller.userID, reference: record.id, change: .init(role: .some(role))) ?? record
+            record = try await runtime.store.update(
+                userID: caller.userID, reference: record.id, change: .init(role: .some(role), providers: caller.providers.map { $0.sorted() })) ?? record
         }
         connectors.audit(caller, "connect", "ok", record)
         return try HTTPBodies.json(.created, encoding: ConnectionView(record: record))
@@ -154,10 +155,19 @@ struct ConnectorsRoutes: Sendable {
         var settingsJSON: String?
         if let settings = body.settings {
             let provider = try connectors.provider(record.provider)
-            settingsJSON = JSONValue.object(try provider.validatedSettings(settings)).jsonText()
+            // Verified settings (a GitHub installation id) stay as the grant confirmed them.
+            let stored = (try? JSONValue.parse(Array(record.settingsJSON.utf8)))?.object ?? [:]
+            // Sending a verified value back as it is stored is fine; changing it is refused by the validation.
+            var given = settings
+            for setting in provider.settings where setting.verified == true && given[setting.name] == stored[setting.name] {
+                given[setting.name] = nil
+            }
+            let checked = try provider.validatedSettings(given)
+            settingsJSON = JSONValue.object(provider.keepingVerified(checked, from: stored)).jsonText()
         }
         guard let updated = try await runtime.store.update(
-            userID: caller.userID, reference: record.id, change: .init(role: body.role, settingsJSON: settingsJSON, enabled: body.enabled))
+            userID: caller.userID, reference: record.id,
+            change: .init(role: body.role, settingsJSON: settingsJSON, enabled: body.enabled, providers: caller.providers.map { $0.sorted() }))
         else { throw APIError(.notFound, "not_found", "no such connector") }
         connectors.audit(caller, "update", "ok", updated)
         return try HTTPBodies.json(.ok, encoding: ConnectionView(record: updated))
@@ -212,7 +222,7 @@ struct ConnectorsRoutes: Sendable {
         var failure: String?
         let started = ContinuousClock.now
         do {
-            _ = try await connectors.client.check(provider.test, provider: provider, values: values)
+            _ = try await connectors.client.check(.test, provider: provider, values: values)
         } catch let error as ProviderFailure {
             failure = error.description
         } catch let error as ConnectorError {

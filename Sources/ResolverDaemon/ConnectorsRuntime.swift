@@ -25,11 +25,11 @@ struct ConnectorsRuntime: Sendable {
     /// 502 `provider_unavailable`.
     func check(_ provider: ProviderDefinition, values: TemplateValues, logger: Logger) async throws -> String? {
         do {
-            let result = try await client.check(provider.test, provider: provider, values: values)
+            let result = try await client.check(.test, provider: provider, values: values)
             if let name = result.accountName { return name }
-            guard let account = provider.account else { return nil }
+            guard provider.account != nil else { return nil }
             // The account name is a nicety: a failing second call does not fail the connect.
-            return try? await client.check(account, provider: provider, values: values).accountName
+            return try? await client.check(.account, provider: provider, values: values).accountName
         } catch ProviderFailure.rejected(_, _, let status) where [400, 401, 403].contains(status) {
             throw APIError(.unprocessableContent, "invalid_credentials", "\(provider.name) did not accept the credential")
         } catch let error as ProviderFailure {

@@ -44,6 +44,11 @@ struct OAuthRoutes: Sendable {
         if let text = query["scopes"].map(String.init), !text.isEmpty {
             scopes = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
             guard scopes.count <= 64, scopes.allSatisfy({ $0.utf8.count <= 256 }) else { throw APIError.invalidRequest("too many or too long scopes") }
+            // A caller may ask for less than the operator configured, never for more.
+            let configured = Set(oauth.scopes)
+            if let extra = scopes.first(where: { !configured.contains($0) }) {
+                throw APIError(.badRequest, "scope_not_allowed", "the scope '\(extra.prefix(64))' is not among those configured for \(provider.name)")
+            }
         }
         var given: [String: JSONValue] = [:]
         if let text = query["settings"].map(String.init), !text.isEmpty {
@@ -52,11 +57,13 @@ struct OAuthRoutes: Sendable {
             }
             given = object
         }
-        let settings = try provider.validatedSettings(given)
+        // A verified setting (a GitHub installation id) may be named here; the callback checks it with the user's
+        // own token before it is stored.
+        let settings = try provider.validatedSettings(given, allowVerified: true)
         let settingsJSON = JSONValue.object(settings).jsonText()
-        let workspaceID = query["workspace_id"].map(String.init).flatMap { $0.isEmpty ? nil : $0 } ?? caller.workspaceID
+        let workspaceID = try caller.workspace(requested: query["workspace_id"].map(String.init).flatMap { $0.isEmpty ? nil : $0 })
         let values = TemplateValues(clientID: client.clientID, settings: settings.stringValues, config: connectors.settings.values[slug] ?? [:])
-        let authorizeBase = try values.render(oauth.authorizeURL)
+        let authorizeBase = try provider.url(for: .authorize, values: values).target
 
         let connectorID = try await runtime.store.reservePending(userID: caller.userID, workspaceID: workspaceID, provider: slug)
         let started = try await connectors.grants.start(
@@ -133,7 +140,10 @@ struct OAuthRoutes: Sendable {
         let tokens: TokenResponse
         do {
             tokens = try await connectors.client.exchangeCode(
-                provider: provider, client: client, code: code, redirectURI: callbackURL(slug), codeVerifier: grant.codeVerifier)
+                provider: provider, client: client, code: code, redirectURI: callbackURL(slug), codeVerifier: grant.codeVerifier,
+                values: connectors.settings.templateValues(provider: slug, accessToken: nil, settingsJSON: grant.settingsJSON, metadataJSON: "{}"))
+        } catch let error as ConnectorError {
+            return try await fail("invalid_settings", error.message, status: .unprocessableContent)
         } catch let failure as ProviderFailure {
             logger.warning("code exchange failed", metadata: ["provider": "\(slug)", "error": "\(failure)"])
             if case .rejected(let providerCode, _, _) = failure {
@@ -143,9 +153,22 @@ struct OAuthRoutes: Sendable {
         }
 
         var metadata: [String: JSONValue] = [:]
-        for (key, value) in tokens.facts where !["expires_in", "token_type", "scope"].contains(key) { metadata[key] = .string(value) }
+        let facts = provider.acceptedFacts(tokens.facts.filter { !["expires_in", "token_type", "scope"].contains($0.key) })
+        if !facts.refused.isEmpty {
+            logger.warning("the provider named a host outside its domains; not stored", metadata: ["provider": "\(slug)", "facts": "\(facts.refused)"])
+        }
+        for (key, value) in facts.accepted { metadata[key] = .string(value) }
+        var settingsJSON = grant.settingsJSON
+        do {
+            settingsJSON = try await verifiedSettings(provider, grant: grant, query: { query[Substring($0)].map(String.init) }, accessToken: tokens.accessToken)
+        } catch let error as ConnectorError {
+            return try await fail("installation_not_allowed", error.message, status: .forbidden)
+        } catch let failure as ProviderFailure {
+            logger.warning("cannot check the user's installations", metadata: ["provider": "\(slug)", "error": "\(failure)"])
+            return try await fail("provider_unavailable", "\(provider.name) could not confirm the installation", status: .badGateway)
+        }
         let values = connectors.settings.templateValues(
-            provider: slug, accessToken: tokens.accessToken, settingsJSON: grant.settingsJSON, metadataJSON: JSONValue.object(metadata).jsonText())
+            provider: slug, accessToken: tokens.accessToken, settingsJSON: settingsJSON, metadataJSON: JSONValue.object(metadata).jsonText())
         let accountName = try? await connectors.check(provider, values: values, logger: logger)
         if let accountName { metadata["account_name"] = .string(accountName) }
         let lifetime = tokens.expiresIn ?? oauth.defaultLifetimeSeconds
@@ -154,7 +177,7 @@ struct OAuthRoutes: Sendable {
             expiresAt: lifetime.map { Date().addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
         let record = try await runtime.store.put(
             userID: grant.userID, workspaceID: grant.workspaceID, provider: slug, credential: credential,
-            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: grant.settingsJSON, checkedAt: accountName == nil ? nil : Date(),
+            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: settingsJSON, checkedAt: accountName == nil ? nil : Date(),
             nextRefreshAt: runtime.scheduler.nextRefresh(provider: slug, expiresAt: credential.expiresAt))
         try await connectors.grants.finish(grant.id, connected: true, error: nil)
         connectors.audit(caller, "callback", "connected", record)
@@ -176,6 +199,32 @@ struct OAuthRoutes: Sendable {
             }
         }
         return try HTTPBodies.json(.ok, encoding: Body(connected: true, provider: slug, accountName: accountName, connectorID: record.id))
+    }
+
+    /// The grant's settings with its `verified` ones confirmed by the provider. A GitHub installation id, named at
+    /// authorize or arriving on GitHub's setup redirect (`installation_id`), is kept only when the user's own new
+    /// token lists that installation: installation ids are sequential, and the app's JWT would otherwise sign a
+    /// token for any customer's installation.
+    private func verifiedSettings(
+        _ provider: ProviderDefinition, grant: Grant, query: (String) -> String?, accessToken: String
+    ) async throws -> String {
+        var settings = (try? JSONValue.parse(Array(grant.settingsJSON.utf8)))?.object ?? [:]
+        for setting in provider.settings where setting.verified == true {
+            if let given = query(setting.name), !given.isEmpty {
+                try setting.check(given, provider: provider.name)
+                settings[setting.name] = .string(given)
+            }
+            guard let candidate = settings[setting.name]?.text else { continue }
+            guard provider.oauth?.installationsURL != nil else {
+                throw ConnectorError(.invalidSettings, message: "\(provider.name) cannot confirm '\(setting.name)'")
+            }
+            let values = connectors.settings.templateValues(
+                provider: provider.slug, accessToken: accessToken, settingsJSON: grant.settingsJSON, metadataJSON: "{}")
+            guard try await connectors.client.installations(provider: provider, values: values).contains(candidate) else {
+                throw ConnectorError(.invalidSettings, message: "the \(setting.name) is not one this user's \(provider.name) account can reach")
+            }
+        }
+        return JSONValue.object(settings).jsonText()
     }
 
     private static func redirect(to target: String, _ parameters: [String: String]) -> Response {

@@ -25,7 +25,7 @@ struct ResolverRuntime: Sendable {
 
     init(
         pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000,
-        connectorsSettings: ConnectorsSettings? = nil
+        connectorsSettings: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil
     ) {
         // Without a config file: the built-in catalog (its validity is a unit test), no clients, no session keys.
         let connectorsSettings = connectorsSettings ?? (try! ConnectorsSettings(file: nil, listen: ListenAddress(host: "127.0.0.1", port: 8080)))
@@ -34,9 +34,10 @@ struct ResolverRuntime: Sendable {
         let metrics = ResolverMetrics()
         self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring), observeReads: { metrics.recordResolveRead(connectors: $0) })
         let schedulerLogger = logger
+        let providers = ProviderClient(timeout: connectorsSettings.providerTimeout, requestLog: providerRequestLog)
         self.scheduler = RefreshScheduler(
             store: store, catalog: connectorsSettings.catalog, clients: connectorsSettings.clients, apps: connectorsSettings.apps,
-            values: connectorsSettings.values, client: ProviderClient(timeout: connectorsSettings.providerTimeout),
+            values: connectorsSettings.values, client: providers,
             configuration: connectorsSettings.refresh, listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger),
             logger: logger, observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) })
         self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
@@ -47,7 +48,7 @@ struct ResolverRuntime: Sendable {
         self.cache = ResolveCache(capacity: cacheSize)
         let apiKeys = APIKeys(pool: pool)
         self.connectors = ConnectorsRuntime(
-            settings: connectorsSettings, client: ProviderClient(timeout: connectorsSettings.providerTimeout),
+            settings: connectorsSettings, client: providers,
             grants: GrantStore(pool: pool, cipher: store.cipher), apiKeys: apiKeys,
             authenticator: UserAuthenticator(apiKeys: apiKeys, sessions: connectorsSettings.sessionVerifier, services: tokens),
             audit: audit)

@@ -52,11 +52,8 @@ struct ServicesTokens: Sendable {
     }
 
     static func load(path: String) throws -> ServicesTokens {
-        let url = URL(fileURLWithPath: path)
-        guard let data = try? Data(contentsOf: url) else {
-            throw SettingsError(setting: "RESOLVERD_SERVICES_TOKENS_FILE", reason: "cannot read \(path)")
-        }
-        return try ServicesTokens(parsing: String(decoding: data, as: UTF8.self), source: "RESOLVERD_SERVICES_TOKENS_FILE (\(path))")
+        let text = try SecretFile.read(path, setting: "RESOLVERD_SERVICES_TOKENS_FILE", allowEmpty: true)
+        return try ServicesTokens(parsing: text, source: "RESOLVERD_SERVICES_TOKENS_FILE (\(path))")
     }
 
     /// The entry whose token this is. Every entry is compared, in constant time, whatever matches.

@@ -17,6 +17,15 @@ struct UserCaller: Sendable {
     /// The providers the caller is limited to; nil: every provider (users, and unrestricted tokens).
     var providers: Set<String>? { service?.providers }
 
+    /// The workspace a new connector goes to. A user's API key or session decides it (a request naming another
+    /// is refused); a services token acting for a user may name it.
+    func workspace(requested: String?) throws -> String? {
+        guard let requested else { return workspaceID }
+        guard UserIDs.isValid(requested) else { throw APIError.invalidRequest("workspace_id must be \(UserIDs.rule)") }
+        if service != nil || requested.utf8.elementsEqual((workspaceID ?? "").utf8) { return requested }
+        throw APIError(.forbidden, "forbidden", "this credential acts in its own workspace only")
+    }
+
     /// Refuses (403) a provider outside the caller's services-token allow-list.
     func check(provider: String) throws {
         if let service, !service.mayResolve(provider) {
@@ -34,7 +43,14 @@ struct UserAuthenticator: Sendable {
     let services: ServicesTokenBox
     var now: @Sendable () -> Date = Date.init
 
+    /// The fields that say who calls. One of each at most: two (a proxy's and a client's, say) would be joined
+    /// into one value by the fields' subscript, and which one counts must never be a guess.
+    static let identityFields: [HTTPField.Name] = [.authorization, ResolveRoutes.tokenField, userField]
+
     func authenticate(_ request: Request) async throws -> UserCaller {
+        for name in Self.identityFields where request.headers[values: name].count > 1 {
+            throw APIError.invalidRequest("the \(name.canonicalName) header is given more than once")
+        }
         if let authorization = request.headers[.authorization] {
             guard authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
                 throw Self.refused("the Authorization header must be Bearer <credential>")

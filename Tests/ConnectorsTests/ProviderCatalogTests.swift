@@ -54,13 +54,96 @@ import Testing
         #expect(throws: CatalogError.self) { try ProviderCatalog.builtIn().applying(patches: [:], additions: [broken]) }
     }
 
-    @Test func aBaseURLReplacesTheOriginOfEveryEndpoint() throws {
-        let shopify = try #require(try ProviderCatalog.builtIn().provider("shopify")).withBaseURL("http://127.0.0.1:9999")
-        #expect(shopify.oauth?.tokenURL.hasPrefix("http://127.0.0.1:9999/") == true)
-        #expect(shopify.test.url.hasPrefix("http://127.0.0.1:9999/"))
-        #expect(!shopify.test.url.contains("myshopify"))
-        let salesforce = try #require(try ProviderCatalog.builtIn().provider("salesforce")).withBaseURL("http://127.0.0.1:9999")
-        #expect(salesforce.test.url == "http://127.0.0.1:9999/services/oauth2/userinfo")
+    @Test func aBaseURLMovesTheOriginOnlyAfterTheURLIsRenderedAndChecked() throws {
+        let catalog = try ProviderCatalog.builtIn()
+        let shopify = try #require(catalog.provider("shopify")).withBaseURL("http://127.0.0.1:9999")
+        let values = TemplateValues(accessToken: "t", clientID: "cid", settings: ["shop": "acme"])
+        let exchange = try shopify.url(for: .exchange, values: values)
+        #expect(exchange.rendered == "https://acme.myshopify.com/admin/oauth/access_token")
+        #expect(exchange.host == "acme.myshopify.com")
+        #expect(exchange.target == "http://127.0.0.1:9999/admin/oauth/access_token")
+        let salesforce = try #require(catalog.provider("salesforce")).withBaseURL("http://127.0.0.1:9999")
+        let test = try salesforce.url(for: .test, values: TemplateValues(metadata: ["instance_url": "https://acme.my.salesforce.com"]))
+        #expect(test.host == "acme.my.salesforce.com" && test.target == "http://127.0.0.1:9999/services/oauth2/userinfo")
+        // The fake's origin does not make a hostile value acceptable.
+        #expect(throws: ConnectorError.self) {
+            try salesforce.url(for: .test, values: TemplateValues(metadata: ["instance_url": "https://attacker.example"]))
+        }
+    }
+
+    /// Every call of every catalog provider, rendered with sample settings and metadata the way production renders
+    /// it: an absolute https URL, nothing left to fill, on the provider's own domains.
+    @Test(arguments: expectedSlugs) func everyProviderURLRendersToTheProvidersOwnDomains(slug: String) throws {
+        let provider = try #require(try ProviderCatalog.builtIn().provider(slug))
+        let samples: [String: String] = [
+            "customer_id": "1234567890", "login_customer_id": "1234567890", "property_id": "123456", "ad_account_id": "act_123",
+            "shop": "acme-store", "installation_id": "42", "login_host": "acme.my.salesforce.com", "project_id": "abc123",
+            "host": "eu.posthog.com", "subdomain": "acme", "email": "ops@acme.example", "team_id": "team_abc",
+        ]
+        var settings: [String: JSONValue] = [:]
+        for setting in provider.settings { settings[setting.name] = .string(try #require(samples[setting.name], "a sample for \(slug).\(setting.name)")) }
+        let checked = try provider.validatedSettings(settings, allowVerified: true)
+        let values = TemplateValues(
+            accessToken: "sample-token", clientID: "sample-client", settings: checked.stringValues,
+            metadata: ["instance_url": "https://acme.my.salesforce.com"], config: ["developer_token": "sample"])
+        var rendered = 0
+        for call in ProviderCall.allCases where provider.template(for: call) != nil {
+            let url = try provider.url(for: call, values: values)
+            #expect(url.rendered.hasPrefix("https://"), "\(slug) \(call)")
+            #expect(!url.rendered.contains("{") && !url.rendered.contains("}"), "\(slug) \(call)")
+            #expect(provider.allows(host: url.host), "\(slug) \(call): \(url.host)")
+            #expect(provider.domains?.isEmpty == false, "\(slug) declares its domains")
+            #expect(url.target == url.rendered)
+            rendered += 1
+        }
+        // OAuth providers: authorize, exchange, refresh and test at least; API-key providers: their test.
+        #expect(rendered >= (provider.type == .oauth ? 4 : 1), "\(slug) renders \(rendered) calls")
+    }
+
+    /// Values users set are checked against what each provider allows; host-valued ones against its hosts.
+    @Test func hostFormingSettingsStayOnTheProvidersDomains() throws {
+        let catalog = try ProviderCatalog.builtIn()
+        func refused(_ slug: String, _ name: String, _ value: String) throws -> Bool {
+            let provider = try #require(catalog.provider(slug))
+            return (try? provider.validatedSettings([name: .string(value)])) == nil
+        }
+        for hostile in ["evil.example", "acme.myshopify.com", "a.b", "-acme", "acme_", "ACME/x", "a@b", "acme.evil.example#"] {
+            #expect(try refused("shopify", "shop", hostile), "\(hostile)")
+            #expect(try refused("zendesk", "subdomain", hostile), "\(hostile)")
+            #expect(try refused("gorgias", "subdomain", hostile), "\(hostile)")
+        }
+        for hostile in ["evil.example", "salesforce.com.evil.example", "my.salesforce.com", "login.salesforce.com.", "a@login.salesforce.com", ".my.salesforce.com"] {
+            #expect(try refused("salesforce", "login_host", hostile), "\(hostile)")
+        }
+        for fine in ["login.salesforce.com", "test.salesforce.com", "acme.my.salesforce.com", "acme--dev.sandbox.my.salesforce.com"] {
+            #expect(try !refused("salesforce", "login_host", fine), "\(fine)")
+        }
+        for hostile in ["evil.example", "169.254.169.254", "localhost", "posthog.com", "us.posthog.com.evil.example"] {
+            #expect(try refused("posthog", "host", hostile), "\(hostile)")
+        }
+        #expect(try !refused("posthog", "host", "eu.posthog.com"))
+        // The operator may list a self-hosted PostHog; then it renders, and nothing else does.
+        let selfHosted = try #require(catalog.provider("posthog")).allowingHosts(["posthog.internal.example"])
+        let settings = try selfHosted.validatedSettings(["host": .string("posthog.internal.example")])
+        let url = try selfHosted.url(for: .test, values: TemplateValues(accessToken: "t", settings: settings.stringValues))
+        #expect(url.host == "posthog.internal.example")
+        #expect((try? selfHosted.validatedSettings(["host": .string("evil.example")])) == nil)
+        // A GitHub installation id is never taken as a user gives it.
+        #expect(try refused("github", "installation_id", "42"))
+        #expect(try !refused("meta_ads", "ad_account_id", "act_123"))
+        #expect(try refused("meta_ads", "ad_account_id", "act_1/../x"))
+    }
+
+    /// A host a provider answers (Salesforce's `instance_url`) is stored only when it is on the provider's domains.
+    @Test func hostsAProviderReturnsAreCheckedBeforeTheyAreStored() throws {
+        let salesforce = try #require(try ProviderCatalog.builtIn().provider("salesforce"))
+        let good = salesforce.acceptedFacts(["instance_url": "https://acme.my.salesforce.com", "id": "x"])
+        #expect(good.accepted["instance_url"] == "https://acme.my.salesforce.com" && good.refused.isEmpty)
+        for hostile in ["https://evil.example", "http://acme.my.salesforce.com", "https://acme.my.salesforce.com@evil.example",
+                        "https://acme.my.salesforce.com:8443", "https://acme.my.salesforce.com/x?y", "https://evil.example/.salesforce.com"] {
+            let result = salesforce.acceptedFacts(["instance_url": hostile])
+            #expect(result.accepted["instance_url"] == nil && result.refused == ["instance_url"], "\(hostile)")
+        }
     }
 
     @Test func templatesFillValuesAndLeaveLiteralBracesAlone() throws {

@@ -51,6 +51,10 @@ extension FakeOAuthProvider {
         public var githubAppPublicKeyPEM: String?
         /// The installations of the app that exist; any other id is answered 404.
         public var githubInstallations: Set<String>
+        /// The installations the signed-in user's own token lists at `GET /user/installations`.
+        public var userInstallations: Set<String>
+        /// More members of every token answer (Salesforce's `instance_url`, say).
+        public var tokenAnswerExtras: [String: String]
 
         /// A configuration; every argument has the default a strict, rotating provider would have.
         public init(
@@ -71,7 +75,9 @@ extension FakeOAuthProvider {
             longLivedTokenLifetime: Duration = .seconds(5_184_000),
             githubAppID: String? = nil,
             githubAppPublicKeyPEM: String? = nil,
-            githubInstallations: Set<String> = ["1"]
+            githubInstallations: Set<String> = ["1"],
+            userInstallations: Set<String> = ["1"],
+            tokenAnswerExtras: [String: String] = [:]
         ) {
             self.clientID = clientID
             self.clientSecret = clientSecret ?? RandomToken.hex(byteCount: 20)
@@ -92,6 +98,8 @@ extension FakeOAuthProvider {
             self.githubAppID = githubAppID
             self.githubAppPublicKeyPEM = githubAppPublicKeyPEM
             self.githubInstallations = githubInstallations
+            self.userInstallations = userInstallations
+            self.tokenAnswerExtras = tokenAnswerExtras
         }
     }
 }

@@ -32,9 +32,10 @@ extension OAuthRoutes {
             throw OAuthError(.unsupportedGrantType, "only authorization_code and refresh_token are supported")
         }
         let issued = try outcome.get()
-        let body = TokenBody(
+        var body = TokenBody(
             accessToken: issued.accessToken, expiresIn: issued.expiresIn, refreshToken: issued.refreshToken,
             scope: issued.scopes.isEmpty ? nil : issued.scopes.joined(separator: " "))
+        body.extras = configuration.tokenAnswerExtras
         return try JSONResponse.make(.ok, body, headers: [.cacheControl: "no-store"])
     }
 
@@ -45,6 +46,8 @@ extension OAuthRoutes {
         var expiresIn: Int?
         var refreshToken: String?
         var scope: String?
+        /// Members some providers add (`instance_url`).
+        var extras: [String: String] = [:]
 
         init(accessToken: String, expiresIn: Int?, refreshToken: String?, scope: String?) {
             self.accessToken = accessToken
@@ -53,12 +56,22 @@ extension OAuthRoutes {
             self.scope = scope
         }
 
-        enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token"
-            case tokenType = "token_type"
-            case expiresIn = "expires_in"
-            case refreshToken = "refresh_token"
-            case scope
+        private struct Name: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(_ name: String) { stringValue = name }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Name.self)
+            try container.encode(accessToken, forKey: Name("access_token"))
+            try container.encode(tokenType, forKey: Name("token_type"))
+            try container.encodeIfPresent(expiresIn, forKey: Name("expires_in"))
+            try container.encodeIfPresent(refreshToken, forKey: Name("refresh_token"))
+            try container.encodeIfPresent(scope, forKey: Name("scope"))
+            for (key, value) in extras.sorted(by: { $0.key < $1.key }) { try container.encode(value, forKey: Name(key)) }
         }
     }
 }

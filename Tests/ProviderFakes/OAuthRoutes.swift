@@ -19,6 +19,35 @@ struct OAuthRoutes: Sendable {
         router.get("/userinfo") { request, _ in try userinfo(request) }
         router.post("/userinfo") { request, _ in try userinfo(request) }
         router.post("/app/installations/:installation_id/access_tokens") { request, context in try installationToken(request, context: context) }
+        router.get("/user/installations") { request, _ in try userInstallations(request) }
+        // The real providers' own paths, so that a catalog entry moved here by `base_url` (only the origin moves)
+        // reaches the same server: Shopify, Salesforce and GitHub.
+        for prefix in ["/admin/oauth", "/services/oauth2", "/login/oauth"] {
+            router.get(RouterPath("\(prefix)/authorize")) { request, _ in try authorize(request) }
+        }
+        for path in ["/admin/oauth/access_token", "/services/oauth2/token", "/login/oauth/access_token"] {
+            router.post(RouterPath(path)) { request, _ in try await token(request) }
+        }
+        router.post("/services/oauth2/revoke") { request, _ in try await revoke(request) }
+        router.get("/services/oauth2/userinfo") { request, _ in try userinfo(request) }
+        router.get("/user") { request, _ in try userinfo(request) }
+    }
+
+    /// GitHub's `GET /user/installations` with the user's token: the installations it may reach.
+    private func userInstallations(_ request: Request) throws -> Response {
+        var token: String?
+        if case .bearer(let bearer) = AuthorizationHeader(request.headers[.authorization]) { token = bearer }
+        guard let token, authority.ledger.withLock({ $0.isValid(accessToken: token) }) else {
+            throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked", challenge: "Bearer error=\"invalid_token\"")
+        }
+        struct Installation: Encodable { var id: Int }
+        struct Body: Encodable {
+            var totalCount: Int
+            var installations: [Installation]
+            enum CodingKeys: String, CodingKey { case totalCount = "total_count", installations }
+        }
+        let installations = configuration.userInstallations.sorted().compactMap(Int.init).map(Installation.init)
+        return try JSONResponse.make(.ok, Body(totalCount: installations.count, installations: installations))
     }
 
     /// The body's parameters: a JSON object when the content type says so, a form otherwise.

@@ -91,7 +91,7 @@ struct GrantTypeTests {
             for (auth, method) in [("query", "GET"), ("client_secret_post", "POST")] {
                 let provider = try Self.definition(SchedulerHarness.metaEntry(baseURL: fake.baseURL, clientAuth: auth, method: method))
                 let tokens = try await ProviderClient().refresh(
-                    provider: provider, client: client, refreshToken: nil, accessToken: issued.accessToken)
+                    provider: provider, client: client, refreshToken: nil, accessToken: issued.accessToken, values: TemplateValues())
                 #expect(tokens.refreshToken == nil && tokens.expiresIn == 5_184_000 && tokens.facts["token_type"] == "bearer")
                 #expect(fake.isValid(accessToken: tokens.accessToken))
             }
@@ -101,7 +101,7 @@ struct GrantTypeTests {
             let failure = await Self.failure {
                 _ = try await ProviderClient().refresh(
                     provider: provider, client: OAuthClient(clientID: client.clientID, clientSecret: "wrong"), refreshToken: nil,
-                    accessToken: issued.accessToken)
+                    accessToken: issued.accessToken, values: TemplateValues())
             }
             #expect(failure == "rejected 1 permanent=false 400")
             #expect(fake.counters.invalidClientRequests == 1)
@@ -188,7 +188,8 @@ struct GrantTypeTests {
             let provider = try Self.definition(fake.catalogEntry())
             let client = OAuthClient(clientID: fake.configuration.clientID, clientSecret: fake.configuration.clientSecret)
             func refresh(_ token: String) async throws -> String {
-                let tokens = try await ProviderClient().refresh(provider: provider, client: client, refreshToken: token, accessToken: "")
+                let tokens = try await ProviderClient().refresh(
+                    provider: provider, client: client, refreshToken: token, accessToken: "", values: TemplateValues())
                 return try #require(tokens.refreshToken)
             }
             let rt1 = try #require(fake.issueTokens().refreshToken)

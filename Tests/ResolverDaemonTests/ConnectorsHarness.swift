@@ -7,6 +7,7 @@ import HummingbirdTesting
 import NIOCore
 import ProviderFakes
 import ResolverCrypto
+import Synchronization
 @testable import ResolverDaemon
 
 /// A daemon whose config file points a custom OAuth provider (`fake_oauth`) at a fake authorization server and
@@ -19,8 +20,15 @@ struct ConnectorsHarness {
     /// A Stripe-shaped key the fake accepts.
     let goodKey: String
     let jwtSecret: String
+    /// Every request the daemon's provider client sent, with the host its URL was rendered for.
+    let requests: ProviderRequests
 
-    static func with(oauthConfiguration: FakeOAuthProvider.Configuration = .init(), _ body: (ConnectorsHarness) async throws -> Void) async throws {
+    /// `catalogProviders`: built-in catalog providers (`shopify`, `salesforce`…) configured as an operator would,
+    /// with a client and `base_url` moved to the given fake: the path production takes, rendering included.
+    static func with(
+        oauthConfiguration: FakeOAuthProvider.Configuration = .init(), catalogProviders: [String: FakeOAuthProvider] = [:],
+        _ body: (ConnectorsHarness) async throws -> Void
+    ) async throws {
         let oauth = try await FakeOAuthProvider.start(oauthConfiguration)
         let goodKey = try DaemonHarness.sampleKey()
         let apiKeys = try await FakeAPIKeyProvider.start(acceptedKeys: [goodKey], accountName: "Acme Payments")
@@ -28,10 +36,16 @@ struct ConnectorsHarness {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let secretFile = directory.appendingPathComponent("client-secret").path
-        try Data(oauth.configuration.clientSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
+        try writeSecretFile(oauth.configuration.clientSecret, to: secretFile)
         let jwtSecret = try DaemonHarness.secret(bytes: 32)
         let jwtFile = directory.appendingPathComponent("jwt-secret").path
-        try Data(jwtSecret.utf8).write(to: URL(fileURLWithPath: jwtFile))
+        try writeSecretFile(jwtSecret, to: jwtFile)
+        var catalogEntries = ""
+        for (slug, fake) in catalogProviders.sorted(by: { $0.key < $1.key }) {
+            let file = directory.appendingPathComponent("\(slug)-secret").path
+            try writeSecretFile(fake.configuration.clientSecret, to: file)
+            catalogEntries += #", "\#(slug)": {"client_id": "\#(fake.configuration.clientID)", "client_secret_file": "\#(file)", "base_url": "\#(fake.baseURL)"}"#
+        }
         let config = """
             {
               "public_url": "https://resolverd.example.test",
@@ -40,7 +54,7 @@ struct ConnectorsHarness {
               "provider_timeout_seconds": 2,
               "providers": {
                 "stripe": {"base_url": "\(apiKeys.baseURL)"},
-                "fake_oauth": {"client_id": "\(oauth.configuration.clientID)", "client_secret_file": "\(secretFile)"}
+                "fake_oauth": {"client_id": "\(oauth.configuration.clientID)", "client_secret_file": "\(secretFile)"}\(catalogEntries)
               },
               "custom_providers": [\(oauth.catalogEntry(
                   roles: ["source", "primary_data_source"], scopes: ["openid", "email"], revocation: true, accountNamePath: "email"))]
@@ -50,8 +64,9 @@ struct ConnectorsHarness {
         try Data(config.utf8).write(to: URL(fileURLWithPath: configFile))
         let settings = try ConnectorsSettings(file: try ConfigFile.load(path: configFile), listen: ListenAddress(host: "127.0.0.1", port: 0))
         do {
-            try await DaemonHarness.with(connectors: settings) { daemon in
-                try await body(ConnectorsHarness(daemon: daemon, oauth: oauth, apiKeys: apiKeys, goodKey: goodKey, jwtSecret: jwtSecret))
+            let requests = ProviderRequests()
+            try await DaemonHarness.with(connectors: settings, providerRequestLog: { requests.append($0) }) { daemon in
+                try await body(ConnectorsHarness(daemon: daemon, oauth: oauth, apiKeys: apiKeys, goodKey: goodKey, jwtSecret: jwtSecret, requests: requests))
             }
         } catch {
             await oauth.shutdown()
@@ -102,6 +117,14 @@ struct ConnectorsHarness {
 private func requireLocation(_ value: String?) throws -> String {
     guard let value else { throw HarnessError("the authorization server did not redirect") }
     return value
+}
+
+/// The provider client's request log, as a test reads it.
+final class ProviderRequests: Sendable {
+    private let records = Mutex<[ProviderRequestRecord]>([])
+    func append(_ record: ProviderRequestRecord) { records.withLock { $0.append(record) } }
+    var all: [ProviderRequestRecord] { records.withLock { $0 } }
+    func of(_ provider: String, _ call: ProviderCall) -> [ProviderRequestRecord] { all.filter { $0.provider == provider && $0.call == call } }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

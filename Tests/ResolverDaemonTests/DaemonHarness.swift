@@ -60,7 +60,10 @@ struct DaemonHarness {
     let limitedToken: String
     let logs: LogCapture
 
-    static func with(connectors: ConnectorsSettings? = nil, _ body: (DaemonHarness) async throws -> Void) async throws {
+    static func with(
+        connectors: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil,
+        _ body: (DaemonHarness) async throws -> Void
+    ) async throws {
         try await TestDatabase.withSchema { pool, _ in
             try await ConnectorsSchema.migrator().migrate(on: pool)
             let gateway = try servicesToken()
@@ -71,7 +74,8 @@ struct DaemonHarness {
             let logs = LogCapture()
             let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
             let runtime = ResolverRuntime(
-                pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger(), connectorsSettings: connectors)
+                pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger(), connectorsSettings: connectors,
+                providerRequestLog: providerRequestLog)
             try await body(DaemonHarness(runtime: runtime, pool: pool, gatewayToken: gateway, limitedToken: limited, logs: logs))
             TestSecrets.shared.expectNoLeaks()
         }

@@ -22,7 +22,7 @@ import Testing
 
     func environment(_ fixture: ProcessFixture, fake: FakeOAuthProvider, lease: Int = 10) throws -> [String: String] {
         let secretFile = fixture.directory.appendingPathComponent("client-secret").path
-        try Data(fake.configuration.clientSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
+        try writeSecretFile(fake.configuration.clientSecret, to: secretFile)
         return try fixture.environment(config: config(fake: fake, lease: lease).replacingOccurrences(of: "SECRET_FILE", with: secretFile))
     }
 

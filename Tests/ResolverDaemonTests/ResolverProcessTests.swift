@@ -19,7 +19,7 @@ import Testing
         _ name: String, _ fixture: ProcessFixture, token: String, extra: [String: String] = [:]
     ) async throws -> (DaemonProcess, api: String, admin: String) {
         let tokens = fixture.directory.appendingPathComponent("services-tokens").path
-        try Data("gateway \(token)\n".utf8).write(to: URL(fileURLWithPath: tokens))
+        try writeSecretFile("gateway \(token)\n", to: tokens)
         var environment = try fixture.environment(config: "{}")
         environment["RESOLVERD_SERVICES_TOKENS_FILE"] = tokens
         environment.merge(extra) { $1 }

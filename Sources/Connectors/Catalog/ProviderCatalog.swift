@@ -19,6 +19,24 @@ public struct ProviderCatalog: Sendable {
             if provider.type == .oauth && provider.oauth == nil {
                 throw CatalogError("provider '\(provider.slug)' is an OAuth provider without an \"oauth\" section")
             }
+            try Self.checkHosts(provider)
+        }
+    }
+
+    /// A provider whose URLs take their host from a value must say which domains it may be on, every domain must be
+    /// a host name, and every setting's pattern must compile: else a user's value could aim its calls anywhere.
+    static func checkHosts(_ provider: ProviderDefinition) throws {
+        let templated = provider.templates.contains { ProviderDefinition.hostPart(of: $0).contains("{") }
+        if templated && (provider.domains ?? []).isEmpty {
+            throw CatalogError("provider '\(provider.slug)' takes a URL's host from a value: declare its \"domains\"")
+        }
+        for domain in provider.domains ?? [] where !ProviderDefinition.isHostName(domain) {
+            throw CatalogError("provider '\(provider.slug)': the domain '\(domain.prefix(64))' is not a host name")
+        }
+        for setting in provider.settings {
+            if let pattern = setting.pattern, (try? Regex(pattern)) == nil {
+                throw CatalogError("provider '\(provider.slug)': the pattern of setting '\(setting.name)' is not a regular expression")
+            }
         }
     }
 

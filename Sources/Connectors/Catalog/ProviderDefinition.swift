@@ -12,6 +12,13 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
     public var revoke: Revocation?
     public var test: HTTPCall
     public var account: HTTPCall?
+    /// The domains every call may go to: a host is allowed when it is one of them or ends in `.` and one of them.
+    /// Absent (custom providers), the literal hosts of the provider's own URLs; a provider whose URL takes its host
+    /// from a setting must declare them.
+    public var domains: [String]?
+    /// Where calls really go: the operator's `base_url` (a proxy, or a local fake in tests) replaces the origin of
+    /// every URL after it is rendered and checked. Not part of the catalog format.
+    public var origin: String? = nil
 
     /// A per-account value the user supplies (a shop, a subdomain, an email for Basic).
     public struct Setting: Sendable, Codable, Hashable {
@@ -19,6 +26,14 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
         public var description: String
         public var required: Bool
         public var `default`: String?
+        /// A regular expression the whole value must match (say one DNS label, or digits only).
+        public var pattern: String?
+        /// For a setting that is a whole host name: the hosts it may be, each exact or `*.` and a domain (one or
+        /// more labels under it). The operator may add hosts in the config file (`allowed_hosts`).
+        public var hosts: [String]?
+        /// Set only from what the provider itself confirmed (a GitHub installation the user's own token lists),
+        /// never taken as the user gives it: a user-given value is checked at the grant and cannot be changed later.
+        public var verified: Bool?
     }
 
     public struct OAuth: Sendable, Codable, Hashable {
@@ -44,6 +59,9 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
         public var errorStyle: ErrorStyle?
         public var permanentErrors: [String]?
         public var installationTokenURL: String?
+        /// The installations the user's own token may reach (GitHub's `GET /user/installations`): how a
+        /// `verified` installation id is checked.
+        public var installationsURL: String?
 
         enum CodingKeys: String, CodingKey {
             case authorizeURL = "authorize_url", tokenURL = "token_url", refreshURL = "refresh_url"
@@ -53,7 +71,7 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
             case grantType = "grant_type", refreshTokenRotation = "refresh_token_rotation"
             case omitsRefreshTokenOnRefresh = "omits_refresh_token_on_refresh", defaultLifetimeSeconds = "default_lifetime_seconds"
             case keepAliveSeconds = "keep_alive_seconds", errorStyle = "error_style", permanentErrors = "permanent_errors"
-            case installationTokenURL = "installation_token_url"
+            case installationTokenURL = "installation_token_url", installationsURL = "installations_url"
         }
     }
 
@@ -117,7 +135,7 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case slug, name, type, roles, docsURL = "docs_url", notes, settings, oauth, revoke, test, account
+        case slug, name, type, roles, docsURL = "docs_url", notes, settings, oauth, revoke, test, account, domains
     }
 
     /// What the connectors API tells clients this provider can do.

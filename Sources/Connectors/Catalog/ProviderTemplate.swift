@@ -17,6 +17,14 @@ public struct TemplateValues: Sendable {
         self.config = config
     }
 
+    /// The values of a connector: its settings and metadata as stored (JSON objects; their string members count).
+    public init(accessToken: String?, clientID: String?, settingsJSON: String, metadataJSON: String, config: [String: String]) {
+        self.init(
+            accessToken: accessToken, clientID: clientID,
+            settings: (try? JSONValue.parse(Array(settingsJSON.utf8)))?.object?.stringValues ?? [:],
+            metadata: (try? JSONValue.parse(Array(metadataJSON.utf8)))?.object?.stringValues ?? [:], config: config)
+    }
+
     /// `template` with its placeholders filled. In a URL the credential and client id are percent-encoded; setting
     /// values are checked when they are stored (``ProviderDefinition/validatedSettings(_:)``) and go in as they are.
     public func render(_ template: String, inURL: Bool = false) throws -> String {
@@ -67,33 +75,22 @@ extension CharacterSet {
 }
 
 extension ProviderDefinition {
-    /// The provider with the origin (scheme, host and port) of every endpoint replaced by `baseURL`: how an operator
-    /// points a provider at a proxy, and how tests point it at a local fake.
+    /// The provider with every call sent to `baseURL`'s origin (scheme, host and port) once its URL is rendered
+    /// and checked: how an operator puts a proxy in front of a provider, and how tests reach a local fake.
     public func withBaseURL(_ baseURL: String) -> ProviderDefinition {
-        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        func rebase(_ url: String) -> String {
-            // An origin that is itself a template (`{metadata.instance_url}/services/…`).
-            if url.hasPrefix("{"), let close = url.firstIndex(of: "}") { return base + url[url.index(after: close)...] }
-            guard let scheme = url.range(of: "://") else { return base + url }
-            let afterOrigin = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
-            return base + url[afterOrigin...]
-        }
         var copy = self
-        if var oauth = copy.oauth {
-            oauth.authorizeURL = rebase(oauth.authorizeURL)
-            oauth.tokenURL = rebase(oauth.tokenURL)
-            oauth.refreshURL = oauth.refreshURL.map(rebase)
-            oauth.installationTokenURL = oauth.installationTokenURL.map(rebase)
-            copy.oauth = oauth
-        }
-        if var revoke = copy.revoke {
-            revoke.url = rebase(revoke.url)
-            copy.revoke = revoke
-        }
-        copy.test.url = rebase(copy.test.url)
-        if var account = copy.account {
-            account.url = rebase(account.url)
-            copy.account = account
+        copy.origin = baseURL
+        return copy
+    }
+
+    /// The provider with `hosts` (the operator's `allowed_hosts`: a self-hosted PostHog, say) added to its domains
+    /// and to the hosts its host-valued settings may name.
+    public func allowingHosts(_ hosts: [String]) -> ProviderDefinition {
+        guard !hosts.isEmpty else { return self }
+        var copy = self
+        copy.domains = allowedDomains + hosts.map { $0.lowercased() }
+        for index in copy.settings.indices where copy.settings[index].hosts != nil {
+            copy.settings[index].hosts! += hosts
         }
         return copy
     }
@@ -102,8 +99,10 @@ extension ProviderDefinition {
     public static let settingsLimit = 16 * 1024
 
     /// The settings a user gave, checked against this provider's declared ones, with defaults filled in. Values of
-    /// declared settings go into URLs and so are limited to characters that cannot change a URL's structure.
-    public func validatedSettings(_ given: [String: JSONValue]) throws -> [String: JSONValue] {
+    /// declared settings go into URLs, so each must match its `pattern` (else letters, digits and `. _ - @ +`
+    /// only), and a host-valued one must be one of its `hosts`. A `verified` setting is refused unless
+    /// `allowVerified` (the grant checks it with the provider before it is stored).
+    public func validatedSettings(_ given: [String: JSONValue], allowVerified: Bool = false) throws -> [String: JSONValue] {
         var result = given
         guard JSONValue.object(given).jsonText().utf8.count <= Self.settingsLimit else {
             throw ConnectorError(.invalidSettings, message: "settings are limited to \(Self.settingsLimit / 1024) KiB")
@@ -117,16 +116,47 @@ extension ProviderDefinition {
                     throw ConnectorError(.invalidSettings, message: "\(name) needs the setting '\(setting.name)': \(setting.description)")
                 }
             case .string(let value)?:
-                let allowed = !value.isEmpty && value.count <= 253
-                    && value.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0)) }
-                guard allowed else {
-                    throw ConnectorError(.invalidSettings, message: "the setting '\(setting.name)' may hold only letters, digits and . _ - @ +")
+                if setting.verified == true && !allowVerified {
+                    throw ConnectorError(.invalidSettings, message: "the setting '\(setting.name)' is set from what \(name) confirms, not by hand")
                 }
+                try setting.check(value, provider: name)
             default:
                 throw ConnectorError(.invalidSettings, message: "the setting '\(setting.name)' must be a string")
             }
         }
         return result
+    }
+
+    /// `settings` with the `verified` values of `stored` carried over: a change of settings never sets, changes or
+    /// drops them.
+    public func keepingVerified(_ settings: [String: JSONValue], from stored: [String: JSONValue]) -> [String: JSONValue] {
+        var result = settings
+        for setting in self.settings where setting.verified == true {
+            result[setting.name] = stored[setting.name]
+        }
+        return result
+    }
+}
+
+extension ProviderDefinition.Setting {
+    /// Checks one value of this setting; the error says what is allowed, never echoing more than the name.
+    public func check(_ value: String, provider: String) throws {
+        guard !value.isEmpty, value.utf8.count <= 253 else {
+            throw ConnectorError(.invalidSettings, message: "the setting '\(name)' must be 1-253 characters")
+        }
+        if let pattern {
+            guard let regex = try? Regex(pattern), (try? regex.wholeMatch(in: value)) != nil else {
+                throw ConnectorError(.invalidSettings, message: "the setting '\(name)' is not in the form \(provider) uses (\(description))")
+            }
+        } else {
+            let allowed = value.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0)) }
+            guard allowed else {
+                throw ConnectorError(.invalidSettings, message: "the setting '\(name)' may hold only letters, digits and . _ - @ +")
+            }
+        }
+        if let hosts, !ProviderDefinition.host(value, matches: hosts) {
+            throw ConnectorError(.invalidSettings, message: "the setting '\(name)' must be one of \(hosts.joined(separator: ", "))")
+        }
     }
 }
 

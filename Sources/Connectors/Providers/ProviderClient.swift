@@ -62,11 +62,27 @@ public struct ProviderCheck: Sendable {
     public var accountName: String?
 }
 
-/// Calls providers as the catalog describes them: code exchange, refresh, the cheap read, revocation. It never
-/// logs a token, a code or a secret; answers are read up to 1 MiB.
+/// One request a ``ProviderClient`` sent: which call, for which provider, the host its URL was rendered for and
+/// where it went (the same unless the operator moved the provider's origin). Never a query, a token or a secret.
+public struct ProviderRequestRecord: Sendable, Equatable {
+    public var call: ProviderCall
+    public var provider: String
+    /// The host of the URL as rendered from the catalog and checked against the provider's domains.
+    public var renderedHost: String
+    /// The rendered URL's path.
+    public var path: String
+    /// The origin the request was sent to.
+    public var targetOrigin: String
+}
+
+/// Calls providers as the catalog describes them: code exchange, refresh, the cheap read, revocation. Every URL
+/// comes from ``ProviderDefinition/url(for:values:)``. It never logs a token, a code or a secret; answers are read
+/// up to 1 MiB.
 public final class ProviderClient: Sendable {
     public let http: HTTPClient
     public let timeout: Duration
+    /// Hears every request before it is sent (tests check the rendered host; an operator's debug log could too).
+    let requestLog: (@Sendable (ProviderRequestRecord) -> Void)?
     static let bodyLimit = 1 << 20
     /// Open connections to one provider at most, above any per-provider concurrency an operator would configure.
     static let connectionsPerHost = 256
@@ -84,16 +100,30 @@ public final class ProviderClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    public init(timeout: Duration = .seconds(15)) {
+    public init(timeout: Duration = .seconds(15), requestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil) {
         http = Self.processClient
         self.timeout = timeout
+        self.requestLog = requestLog
+    }
+
+    /// The request for `call`, at the URL rendered and checked for this connector, and logged.
+    private func request(_ call: ProviderCall, provider: ProviderDefinition, values: TemplateValues) throws -> HTTPClientRequest {
+        let url = try provider.url(for: call, values: values)
+        if let requestLog {
+            let components = URLComponents(string: url.target)
+            let origin = "\(components?.scheme ?? "")://\(components?.host ?? "")" + (components?.port.map { ":\($0)" } ?? "")
+            requestLog(ProviderRequestRecord(
+                call: call, provider: provider.slug, renderedHost: url.host, path: URLComponents(string: url.rendered)?.path ?? "",
+                targetOrigin: origin))
+        }
+        return HTTPClientRequest(url: url.target)
     }
 
     // MARK: Token endpoint
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
     public func exchangeCode(
-        provider: ProviderDefinition, client: OAuthClient, code: String, redirectURI: String, codeVerifier: String?
+        provider: ProviderDefinition, client: OAuthClient, code: String, redirectURI: String, codeVerifier: String?, values: TemplateValues
     ) async throws -> TokenResponse {
         guard let oauth = provider.oauth else { throw ProviderFailure.malformed("\(provider.slug) is not an OAuth provider") }
         var parameters = oauth.tokenParams ?? [:]
@@ -101,11 +131,14 @@ public final class ProviderClient: Sendable {
         parameters[oauth.codeParam ?? "code"] = code
         parameters["redirect_uri"] = redirectURI
         if let codeVerifier { parameters["code_verifier"] = codeVerifier }
-        return try await tokenRequest(url: oauth.tokenURL, oauth: oauth, client: client, parameters: parameters)
+        let request = try request(.exchange, provider: provider, values: values)
+        return try await tokenRequest(request, oauth: oauth, client: client, parameters: parameters)
     }
 
     /// Renews tokens with a refresh token (or, for Meta, re-exchanges the long-lived access token).
-    public func refresh(provider: ProviderDefinition, client: OAuthClient, refreshToken: String?, accessToken: String) async throws -> TokenResponse {
+    public func refresh(
+        provider: ProviderDefinition, client: OAuthClient, refreshToken: String?, accessToken: String, values: TemplateValues
+    ) async throws -> TokenResponse {
         guard let oauth = provider.oauth else { throw ProviderFailure.malformed("\(provider.slug) is not an OAuth provider") }
         var parameters: [String: String] = [:]
         switch oauth.grantType {
@@ -117,18 +150,19 @@ public final class ProviderClient: Sendable {
             parameters["grant_type"] = "refresh_token"
             parameters["refresh_token"] = refreshToken
         }
-        return try await tokenRequest(url: oauth.refreshURL ?? oauth.tokenURL, oauth: oauth, client: client, parameters: parameters)
+        let request = try request(.refresh, provider: provider, values: values)
+        return try await tokenRequest(request, oauth: oauth, client: client, parameters: parameters)
     }
 
     /// A GitHub App installation token: the app's JWT (RS256, `iat` 60 s back, `exp` 9 minutes ahead, `iss` the app
     /// id) exchanged at `POST /app/installations/{id}/access_tokens`. The token lasts an hour and has no refresh token.
     public func installationToken(provider: ProviderDefinition, app: GitHubApp, values: TemplateValues) async throws -> TokenResponse {
-        guard let template = provider.oauth?.installationTokenURL else {
+        guard provider.oauth?.installationTokenURL != nil else {
             throw ProviderFailure.malformed("\(provider.slug) has no installation_token_url")
         }
+        var request = try request(.installationToken, provider: provider, values: values)
         let now = Date()
         let jwt = try app.signer.sign(JWTRegisteredClaims(issuer: app.appID, issuedAt: now.addingTimeInterval(-60), expiresAt: now.addingTimeInterval(540)))
-        var request = HTTPClientRequest(url: try values.render(template, inURL: true))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(jwt)")
         request.headers.add(name: "Accept", value: "application/vnd.github+json")
@@ -146,8 +180,10 @@ public final class ProviderClient: Sendable {
     }
 
     private func tokenRequest(
-        url: String, oauth: ProviderDefinition.OAuth, client: OAuthClient, parameters: [String: String]
+        _ request: HTTPClientRequest, oauth: ProviderDefinition.OAuth, client: OAuthClient, parameters: [String: String]
     ) async throws -> TokenResponse {
+        var request = request
+        let url = request.url
         var parameters = parameters
         var headers = HTTPHeaders([("Accept", "application/json")])
         let idName = oauth.clientIDParam ?? "client_id"
@@ -160,7 +196,6 @@ public final class ProviderClient: Sendable {
             parameters[idName] = client.clientID
             if let secret = client.clientSecret { parameters[secretName] = secret }
         }
-        var request = HTTPClientRequest(url: url)
         let sendsQuery = oauth.clientAuth == .query || oauth.tokenRequestMethod?.uppercased() == "GET"
         if sendsQuery {
             request.method = oauth.tokenRequestMethod?.uppercased() == "GET" ? .GET : .POST
@@ -224,8 +259,11 @@ public final class ProviderClient: Sendable {
     // MARK: Calls made with the credential
 
     /// The provider's cheap read with this credential; the account name when the catalog says where it is.
-    public func check(_ call: ProviderDefinition.HTTPCall, provider: ProviderDefinition, values: TemplateValues) async throws -> ProviderCheck {
-        var request = HTTPClientRequest(url: try values.render(call.url, inURL: true))
+    public func check(_ kind: ProviderCall, provider: ProviderDefinition, values: TemplateValues) async throws -> ProviderCheck {
+        guard let call = kind == .account ? provider.account : provider.test else {
+            throw ProviderFailure.malformed("\(provider.slug) has no \(kind.rawValue) call")
+        }
+        var request = try request(kind, provider: provider, values: values)
         request.method = HTTPMethod(rawValue: call.method.uppercased())
         for (name, value) in call.headers ?? [:] { request.headers.add(name: name, value: try values.render(value)) }
         if let basic = call.basic {
@@ -251,10 +289,25 @@ public final class ProviderClient: Sendable {
         return ProviderCheck(latency: latency, accountName: name)
     }
 
+    /// The ids of the installations the user's own token may reach (GitHub's `GET /user/installations`, first
+    /// page of 100): how an installation id a user names is checked before it is stored.
+    public func installations(provider: ProviderDefinition, values: TemplateValues) async throws -> Set<String> {
+        var request = try request(.installations, provider: provider, values: values)
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: "Bearer \(try values.render("{access_token}"))")
+        request.headers.add(name: "Accept", value: "application/vnd.github+json")
+        let (status, json, retryAfter) = try await send(request)
+        if let failure = Self.classify(status: status, json: json, style: .oauth, extraPermanent: [], retryAfter: retryAfter) { throw failure }
+        guard case .array(let items)? = json?.object?["installations"] else {
+            throw ProviderFailure.malformed("the installations answer has no installations")
+        }
+        return Set(items.compactMap { $0.object?["id"]?.text })
+    }
+
     /// Revokes the credential at the provider as the catalog says; true when the provider confirmed it.
     public func revoke(provider: ProviderDefinition, client: OAuthClient?, token: String, values: TemplateValues) async throws -> Bool {
         guard let revocation = provider.revoke else { return false }
-        var request = HTTPClientRequest(url: try values.render(revocation.url, inURL: true))
+        var request = try request(.revoke, provider: provider, values: values)
         request.method = HTTPMethod(rawValue: revocation.method.uppercased())
         request.headers.add(name: "Accept", value: "application/json")
         switch revocation.style {

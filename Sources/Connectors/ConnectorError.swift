@@ -1,3 +1,5 @@
+public import Foundation
+
 /// A failure of the connector domain; the HTTP layer maps codes to statuses in one place.
 public struct ConnectorError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -43,10 +45,13 @@ public struct ConnectorError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// Safe to show: never a secret.
     public var message: String
+    /// When asking again may succeed (a spent refresh budget).
+    public var retryAfter: Date?
 
-    public init(_ code: Code, message: String) {
+    public init(_ code: Code, message: String, retryAfter: Date? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "ConnectorError(\(code)): \(message)" }

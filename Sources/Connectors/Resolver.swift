@@ -45,7 +45,12 @@ public struct Resolver: Sendable {
         if expiresAt.timeIntervalSince(current) >= Double(minValidSeconds) { return connector }
         if let refresh {
             do {
-                return try await refresh(connector.record)
+                // Renewed, or (within the refresh budget) the freshest stored token: served while it is valid at all.
+                let renewed = try await refresh(connector.record)
+                if let renewedExpiry = renewed.record.expiresAt, renewedExpiry <= now() {
+                    throw ConnectorError(.refreshUnavailable, message: "the \(provider) token has expired and could not be renewed")
+                }
+                return renewed
             } catch let error as ConnectorError where error.code == .refreshUnavailable || error.code == .unavailable {
                 // Renewal failed for now: the stored token serves until it expires.
                 if expiresAt > current { return connector }

@@ -181,7 +181,23 @@ public final class RefreshScheduler: Service, Sendable {
         }
         let tokens: TokenResponse
         do {
-            tokens = try await providerLimiter(provider.slug).withSlot { try await self.callProvider(provider, leased) }
+            tokens = try await providerLimiter(provider.slug).withSlot {
+                // The wait for the slot may have outlasted the lease: renew it and read the refresh token again now.
+                switch try await self.store.renewLease(
+                    id: leased.id, owner: self.configuration.owner, lease: self.configuration.lease, version: leased.version)
+                {
+                case .renewed(let current): return try await self.callProvider(provider, current)
+                case .lost: throw LeaseLost()
+                case .budgetSpent(let until): throw Self.budgetSpent(until)
+                }
+            }
+        } catch is LeaseLost {
+            logger.debug("lease taken over while waiting for a provider slot", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
+            observe(leased.provider, .leaseLost, started.duration(to: .now))
+            return nil
+        } catch let error as ConnectorError where error.code == .refreshBudgetSpent {
+            observe(leased.provider, .skipped, started.duration(to: .now))
+            throw error
         } catch let failure as ProviderFailure {
             switch failure {
             case .rejected(let code, true, _):
@@ -285,9 +301,14 @@ public final class RefreshScheduler: Service, Sendable {
     ///
     /// With `unlessChangedSince`, a connector written since that version (another caller's refresh finished in
     /// between) is answered as it is, without a provider call.
+    ///
+    /// A connector refreshed at the provider within its budget is not refreshed again: `ConnectorError`
+    /// `refresh_budget_spent`, with when it may be.
     public func refreshNow(connectorID: String, unlessChangedSince version: Int64? = nil) async throws -> ResolvedConnector {
         let result = try await flight(for: connectorID) {
             switch try await self.store.claim(id: connectorID, owner: self.configuration.owner, lease: self.configuration.lease) {
+            case .budgetSpent(let until):
+                throw Self.budgetSpent(until)
             case .claimed(let leased):
                 if let version, leased.version != version {
                     try await self.store.releaseLease(id: connectorID, owner: self.configuration.owner)
@@ -316,8 +337,23 @@ public final class RefreshScheduler: Service, Sendable {
         return try await store.resolve(id: id)
     }
 
-    /// The connector whose token is about to expire, renewed: the resolver's refresh hook.
+    /// The connector whose token is about to expire, renewed: the resolver's refresh hook. Within the refresh
+    /// budget it is the freshest stored token instead, with its real expiry.
     public var resolverHook: Resolver.RefreshHook {
-        { [self] record in try await self.refreshNow(connectorID: record.id, unlessChangedSince: record.version) }
+        { [self] record in
+            do {
+                return try await self.refreshNow(connectorID: record.id, unlessChangedSince: record.version)
+            } catch let error as ConnectorError where error.code == .refreshBudgetSpent {
+                guard let stored = try await self.store.resolve(id: record.id) else { throw error }
+                return stored
+            }
+        }
+    }
+
+    static func budgetSpent(_ until: Date) -> ConnectorError {
+        ConnectorError(.refreshBudgetSpent, message: "the connector was refreshed moments ago; it may be again shortly", retryAfter: until)
     }
 }
+
+/// The lease of a claimed connector passed to another replica (or the connector changed) before its provider call.
+struct LeaseLost: Error {}

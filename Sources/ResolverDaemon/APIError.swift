@@ -12,6 +12,8 @@ struct APIError: Error, HTTPResponseError, Sendable {
     var message: String
     /// Methods the path allows, sent as `Allow` with a 405.
     var allow: [HTTPRequest.Method] = []
+    /// Seconds until asking again may succeed, sent as `Retry-After` (a 429).
+    var retryAfterSeconds: Int?
 
     init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -32,6 +34,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
     var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return headers
     }
 
@@ -71,6 +74,9 @@ struct APIError: Error, HTTPResponseError, Sendable {
             case .invalidState: self.init(.badRequest, "invalid_state", error.message)
             case .accessDenied: self.init(.badRequest, "access_denied", error.message)
             case .forbidden: self.init(.forbidden, "forbidden", error.message)
+            case .refreshBudgetSpent:
+                self.init(.tooManyRequests, "refresh_budget_spent", error.message)
+                retryAfterSeconds = error.retryAfter.map { max(1, Int($0.timeIntervalSinceNow.rounded(.up))) }
             default: self.init(.serviceUnavailable, "unavailable", "the credential store is unavailable")
             }
         case is PGError:

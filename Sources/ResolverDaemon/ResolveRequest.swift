@@ -14,6 +14,9 @@ struct ResolveRequest: Decodable, Sendable {
     }
 
     static let defaultMinValidSeconds = 60
+    /// The most a caller may ask a token to stay valid: more would turn most resolves of hour-long tokens into
+    /// refreshes (the refresh budget then answers the freshest token anyway).
+    static let maximumMinValidSeconds = 1800
 
     /// Checks the values a decoder cannot: formats and ranges.
     func validated() throws -> ResolveRequest {
@@ -21,8 +24,8 @@ struct ResolveRequest: Decodable, Sendable {
             throw APIError.invalidRequest("provider must be 1-64 characters of a-z, 0-9, '-' and '_'")
         }
         guard UserIDs.isValid(userID) else { throw APIError.invalidRequest("user_id must be \(UserIDs.rule)") }
-        if let minValidSeconds, !(0...86_400).contains(minValidSeconds) {
-            throw APIError.invalidRequest("min_valid_seconds must be from 0 to 86400")
+        if let minValidSeconds, !(0...Self.maximumMinValidSeconds).contains(minValidSeconds) {
+            throw APIError.invalidRequest("min_valid_seconds must be from 0 to \(Self.maximumMinValidSeconds)")
         }
         return self
     }

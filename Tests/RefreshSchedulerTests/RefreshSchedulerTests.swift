@@ -222,6 +222,58 @@ import Testing
         }
     }
 
+    /// Two replicas, one provider slot each, a 2 s lease and a provider answering in 1.5 s with strictly single-use
+    /// refresh tokens: a claim waits longer than its lease for the slot, and another replica takes the lease
+    /// meanwhile. The first must not call the provider with the token the second is spending.
+    @Test func aLeaseThatExpiresWhileWaitingForAProviderSlotIsNeverSpentTwice() async throws {
+        try await SchedulerHarness.with { harness in
+            harness.fake.setFault(.slow(.milliseconds(1500)))
+            var records: [ConnectorRecord] = []
+            for index in 0..<4 { records.append(try await harness.seed(user: "u_slot_\(index)").record) }
+            let replicas = ["replica-a", "replica-b"].map { harness.scheduler(owner: $0, concurrency: 8, perProvider: 1, lease: .seconds(2)) }
+            try await harness.running(replicas) {
+                try await harness.expectEventually("every connector refreshed once", timeout: .seconds(60)) {
+                    harness.fake.counters.refreshGrants >= records.count
+                }
+            }
+            for record in records {
+                let status = try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self)
+                #expect(status == "connected", "\(record.userID)")
+            }
+            #expect(harness.fake.counters.failedRefreshGrants == 0)
+        }
+    }
+
+    /// 30-second tokens resolved with the default `min_valid_seconds` of 60, through two replicas: one provider
+    /// refresh per budget (max(10 s, lifetime / 4)), and every answer the freshest token with its real expiry.
+    @Test func tokensShorterLivedThanMinValidAreRefreshedOncePerBudget() async throws {
+        try await SchedulerHarness.with(fake: .init(accessTokenLifetime: .seconds(30))) { harness in
+            let (record, _) = try await harness.seed(user: "u_short", expiresIn: 30, dueIn: nil)
+            let replicas = [harness.scheduler(owner: "replica-a"), harness.scheduler(owner: "replica-b")]
+            let resolvers = replicas.map { Resolver(store: harness.store, refresh: $0.resolverHook) }
+            var tokens = Set<String>()
+            for index in 0..<40 {
+                let resolved = try await resolvers[index % 2].resolve(userID: "u_short", provider: "fake_oauth", minValidSeconds: 60)
+                #expect(harness.fake.isValid(accessToken: resolved.accessToken))
+                #expect((resolved.record.expiresAt ?? .distantPast) > Date())
+                tokens.insert(resolved.accessToken)
+            }
+            #expect(harness.fake.counters.refreshGrants == 1)
+            #expect(tokens.count == 1)
+            // The API's refresh shares the budget, and says when it is spent no longer.
+            do {
+                _ = try await replicas[0].refreshNow(connectorID: record.id)
+                Issue.record("a refresh within the budget reached the provider")
+            } catch let error as ConnectorError {
+                #expect(error.code == .refreshBudgetSpent)
+                #expect((error.retryAfter ?? .distantPast) > Date())
+            }
+            #expect(harness.fake.counters.refreshGrants == 1)
+            let due = try await harness.column("SELECT next_refresh_at > now() + interval '5 seconds' FROM connector_tokens", id: record.id, as: Bool.self)
+            #expect(due, "the scheduler's next refresh is not inside the budget")
+        }
+    }
+
     @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
         try await SchedulerHarness.with(maxConnections: 12) { harness in
             let count = 300

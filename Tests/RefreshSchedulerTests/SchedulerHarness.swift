@@ -67,10 +67,13 @@ struct SchedulerHarness {
     }
 
     /// A scheduler as a replica runs it, with quick backoff for tests.
-    func scheduler(owner: String = RefreshConfiguration.defaultOwner(), concurrency: Int = 8, webhook: WebhookConfiguration? = nil, lease: Duration = .seconds(10)) -> RefreshScheduler {
+    func scheduler(
+        owner: String = RefreshConfiguration.defaultOwner(), concurrency: Int = 8, perProvider: Int? = nil, webhook: WebhookConfiguration? = nil,
+        lease: Duration = .seconds(10)
+    ) -> RefreshScheduler {
         var configuration = RefreshConfiguration(owner: owner)
         configuration.concurrency = concurrency
-        configuration.perProviderConcurrency = concurrency
+        configuration.perProviderConcurrency = perProvider ?? concurrency
         configuration.baseBackoff = .milliseconds(200)
         configuration.maximumBackoff = .seconds(2)
         configuration.lease = lease

@@ -56,6 +56,11 @@ import Testing
                     let refresh = try #require(harness.requests.of("shopify", .refresh).first)
                     #expect(refresh.renderedHost == "acme-store.myshopify.com" && refresh.path == "/admin/oauth/access_token")
                     #expect(fake.counters.authorizationCodeExchanges == 1 && fake.counters.refreshGrants == 1)
+                    // The refresh route shares the connector's refresh budget.
+                    let again = try await client.api(.post, "/api/connectors/\(id)/refresh", bearer: key)
+                    #expect(again.status == .tooManyRequests && again.errorCode == "refresh_budget_spent", "\(again.text)")
+                    #expect(Int(again.headers[.retryAfter] ?? "") ?? 0 >= 1)
+                    #expect(fake.counters.refreshGrants == 1)
                     let resolved = try await client.resolve(#"{"provider": "shopify", "user_id": "u_shop"}"#, token: harness.daemon.gatewayToken)
                     #expect(fake.isValid(accessToken: try #require(resolved.object["access_token"] as? String)))
 

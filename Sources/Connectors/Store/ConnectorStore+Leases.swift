@@ -22,6 +22,18 @@ public enum LeaseClaim: Sendable {
     case heldElsewhere(until: Date)
     /// It is gone, or no longer connected.
     case unavailable(ConnectorStatus?)
+    /// It was refreshed at the provider too recently: not again before then.
+    case budgetSpent(until: Date)
+}
+
+/// What renewing a claimed connector's lease right before its provider call found.
+public enum LeaseRenewal: Sendable {
+    /// Still this replica's, as it is now.
+    case renewed(LeasedConnector)
+    /// Another replica holds it, or it changed since the claim.
+    case lost
+    /// Refreshed at the provider too recently (another replica's refresh): not again before then.
+    case budgetSpent(until: Date)
 }
 
 /// The refreshed credential to write.
@@ -63,6 +75,13 @@ extension ConnectorStore {
     /// `{"event", "event_id", "id", "user_id", "provider", "reason", "at"}`.
     public static let eventChannel = "resolverd_connector_events"
 
+    /// When a connector may next be refreshed at the provider: its last provider refresh plus max(10 s, a quarter
+    /// of the lifetime the token then got). However many callers ask (scheduler, resolves, the API's refresh,
+    /// several replicas), a connector costs the operator's provider quota at most that often.
+    static let budgetEnd: StaticString = """
+        (provider_refreshed_at + greatest(interval '10 seconds', COALESCE((expires_at - provider_refreshed_at) / 4, interval '10 seconds')))
+        """
+
     static let leaseColumns: StaticString = """
         id, user_id, provider, access_token, refresh_token, expires_at, settings::text, metadata::text, refresh_failures, version
         """
@@ -103,14 +122,45 @@ extension ConnectorStore {
             """
             UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
             WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now())
+              AND (provider_refreshed_at IS NULL OR \(unsafe: Self.budgetEnd) <= now())
             RETURNING \(unsafe: Self.leaseColumns)
             """)
         if let row = rows.first { return .claimed(try leased(row)) }
-        let found = try await pool.query("SELECT status, lease_owner, lease_expires_at FROM connector_tokens WHERE id = \(id)")
+        let found = try await pool.query(
+            "SELECT status, lease_owner, lease_expires_at, \(unsafe: Self.budgetEnd) FROM connector_tokens WHERE id = \(id)")
         guard let row = found.first else { return .unavailable(nil) }
-        let (status, leaseOwner, leaseExpiresAt) = try row.decode((String, String?, Date?).self)
-        if status == "connected", leaseOwner != nil, let leaseExpiresAt { return .heldElsewhere(until: leaseExpiresAt) }
+        let (status, leaseOwner, leaseExpiresAt, budgetEnd) = try row.decode((String, String?, Date?, Date?).self)
+        if status == "connected", leaseOwner != nil, let leaseExpiresAt, leaseExpiresAt > Date() { return .heldElsewhere(until: leaseExpiresAt) }
+        if status == "connected", let budgetEnd, budgetEnd > Date() { return .budgetSpent(until: budgetEnd) }
+        if status == "connected", let leaseExpiresAt { return .heldElsewhere(until: leaseExpiresAt) }
         return .unavailable(ConnectorStatus(rawValue: status))
+    }
+
+    /// Renews `owner`'s lease of a connector right before its provider call, and reads it again: nil when the
+    /// connector changed since it was claimed (`version`) or another replica holds the lease now. A claim can wait
+    /// longer than its lease for a provider slot; without this, another replica could take the expired lease and
+    /// both would spend the same single-use refresh token.
+    ///
+    /// A connector refreshed at the provider within its budget (``budgetEnd``) is not renewed: its lease is freed
+    /// and its next refresh set to the budget's end.
+    public func renewLease(id: String, owner: String, lease: Duration, version: Int64) async throws -> LeaseRenewal {
+        let rows = try await pool.query(
+            """
+            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            WHERE id = \(id) AND status = 'connected' AND version = \(version)
+              AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
+              AND (provider_refreshed_at IS NULL OR \(unsafe: Self.budgetEnd) <= now())
+            RETURNING \(unsafe: Self.leaseColumns)
+            """)
+        if let row = rows.first { return .renewed(try leased(row)) }
+        let deferred = try await pool.query(
+            """
+            UPDATE connector_tokens SET next_refresh_at = \(unsafe: Self.budgetEnd), lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND provider_refreshed_at IS NOT NULL AND \(unsafe: Self.budgetEnd) > now()
+            RETURNING next_refresh_at
+            """)
+        if let until = try deferred.first?.decode(Date.self, at: 0) { return .budgetSpent(until: until) }
+        return .lost
     }
 
     /// Writes a refreshed credential if `owner` still holds the lease, clears the lease and announces the change,
@@ -124,7 +174,9 @@ extension ConnectorStore {
                 UPDATE connector_tokens SET
                     access_token = \(access), refresh_token = COALESCE(\(refresh), refresh_token), expires_at = \(refreshed.expiresAt),
                     scopes = COALESCE(\(refreshed.scopes), scopes), metadata = metadata || \(refreshed.metadataJSON)::jsonb,
-                    next_refresh_at = \(refreshed.nextRefreshAt), last_refreshed_at = now(), refresh_failures = 0,
+                    next_refresh_at = CASE WHEN \(refreshed.nextRefreshAt)::timestamptz IS NULL THEN NULL ELSE greatest(
+                        \(refreshed.nextRefreshAt)::timestamptz, now() + greatest(interval '10 seconds', (\(refreshed.expiresAt)::timestamptz - now()) / 4)) END,
+                    last_refreshed_at = now(), provider_refreshed_at = now(), refresh_failures = 0,
                     last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner)
                 RETURNING \(unsafe: Self.recordColumns)

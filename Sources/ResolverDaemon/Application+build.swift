@@ -5,20 +5,25 @@ import Logging
 import NIOCore
 
 /// The API listener (resolve; later the connectors API) and the admin listener (probes, metrics), built from
-/// one runtime. Tests call these with an in-memory configuration and port 0.
+/// one runtime, each holding its connections to `limits` (``ListenerLimitedChannel``). Tests call these with an
+/// in-memory configuration and port 0.
 func buildApplications(
-    runtime: ResolverRuntime, listen: ListenAddress, adminListen: ListenAddress,
+    runtime: ResolverRuntime, listen: ListenAddress, adminListen: ListenAddress, limits: ListenerLimits = ListenerLimits(),
     onAPIRunning: @escaping @Sendable () async -> Void = {}
 ) -> (api: some ApplicationProtocol, admin: some ApplicationProtocol) {
     let routes = ResolveRoutes(runtime: runtime)
     let executors = ExecutorRotation(runtime.pool.executors)
+    let apiConnections = ListenerConnections(listener: "api", limits: limits, metrics: runtime.metrics)
+    let adminConnections = ListenerConnections(listener: "admin", limits: limits, metrics: runtime.metrics)
     let api = Application(
         router: buildAPIRouter(runtime: runtime),
         server: HTTPServerBuilder { responder in
             DatabaseAffineChannel(
-                FastPathChannel(HTTP1Channel(responder: responder)) {
-                    ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next())
-                },
+                ListenerLimitedChannel(
+                    FastPathChannel(HTTP1Channel(responder: responder)) {
+                        ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next())
+                    },
+                    connections: apiConnections),
                 executors: executors)
         },
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),
@@ -29,6 +34,7 @@ func buildApplications(
         logger: runtime.logger)
     let admin = Application(
         router: buildAdminRouter(runtime: runtime),
+        server: HTTPServerBuilder { responder in ListenerLimitedChannel(HTTP1Channel(responder: responder), connections: adminConnections) },
         configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: serverName),
         onServerRunning: { channel in
             runtime.logger.notice("admin listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])

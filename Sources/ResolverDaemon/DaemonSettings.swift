@@ -32,6 +32,9 @@ struct DaemonSettings: Sendable {
     var pgIOThreads: Int
     /// The config file (`RESOLVERD_CONFIG`): providers' clients and overrides, redirect allow-list, session JWT keys.
     var configFile: String?
+    /// Idle and request read timeouts and the connection limit of both listeners (`RESOLVERD_IDLE_TIMEOUT_SECONDS`,
+    /// `RESOLVERD_REQUEST_READ_TIMEOUT_SECONDS`, `RESOLVERD_MAX_CONNECTIONS`).
+    var listenerLimits: ListenerLimits
 
     init(environment: [String: String]) throws {
         func value(_ name: String) -> String? {
@@ -69,6 +72,7 @@ struct DaemonSettings: Sendable {
             ?? Self.defaultPipelineDepth
         pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: PGIOLoop.threadCounts, setting: "RESOLVERD_PG_IO_THREADS")
             ?? PGIOLoop.defaultThreadCount
+        listenerLimits = try Self.listenerLimits(value)
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }
@@ -81,6 +85,22 @@ struct DaemonSettings: Sendable {
             throw SettingsError(setting: setting, reason: "'\(text)' is not a number from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
+    }
+
+    /// Both listeners' limits; a variable unset keeps its default.
+    private static func listenerLimits(_ value: (String) -> String?) throws -> ListenerLimits {
+        var limits = ListenerLimits()
+        let idle = "RESOLVERD_IDLE_TIMEOUT_SECONDS", read = "RESOLVERD_REQUEST_READ_TIMEOUT_SECONDS", connections = "RESOLVERD_MAX_CONNECTIONS"
+        if let seconds = try integer(value(idle), in: ListenerLimits.idleTimeoutSeconds, setting: idle) {
+            limits.idleTimeout = .seconds(seconds)
+        }
+        if let seconds = try integer(value(read), in: ListenerLimits.requestReadTimeoutSeconds, setting: read) {
+            limits.requestReadTimeout = .seconds(seconds)
+        }
+        if let count = try integer(value(connections), in: ListenerLimits.maxConnectionCounts, setting: connections) {
+            limits.maxConnections = count
+        }
+        return limits
     }
 
     /// The connectors API's settings: the config file (when there is one) read and checked.

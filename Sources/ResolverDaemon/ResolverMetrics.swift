@@ -23,6 +23,8 @@ final class ResolverMetrics: Sendable {
     private let resolveReadSize: ValueHistogram
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
+    /// Connections a listener closed on its own, by listener (`api`, `admin`) and reason, made once.
+    private let connectionsClosed: [String: Counter]
 
     init() {
         resolveDuration = registry.makeDurationHistogram(
@@ -61,6 +63,13 @@ final class ResolverMetrics: Sendable {
             "unavailable", "refresh_unavailable", "corrupt_credential", "internal",
         ]
         outcomes = Dictionary(uniqueKeysWithValues: known.map { [registry] in ($0, registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", $0)])) })
+        let closed = Self.name("connections_closed", unit: "total", help: "Connections a listener closed: idle, request too slow, or over its limit")
+        connectionsClosed = Dictionary(uniqueKeysWithValues: ["api", "admin"].flatMap { [registry] listener in
+            ConnectionClosing.allCases.map { reason in
+                let labels = [("listener", listener), ("reason", reason.rawValue)]
+                return ("\(listener)/\(reason.rawValue)", registry.makeCounter(descriptor: closed, labels: labels))
+            }
+        })
     }
 
     private static func name(_ metric: String, unit: String, help: String) -> MetricNameDescriptor {
@@ -95,6 +104,11 @@ final class ResolverMetrics: Sendable {
     /// Counts one resolve that ``ResolveFastPath`` sent to the database itself.
     func recordFastPathRead() {
         fastPathReads.increment()
+    }
+
+    /// Counts one connection a listener closed on its own.
+    func recordConnectionClosed(listener: String, reason: ConnectionClosing) {
+        connectionsClosed["\(listener)/\(reason.rawValue)"]?.increment()
     }
 
     /// Counts one refresh by provider and outcome and records its time.

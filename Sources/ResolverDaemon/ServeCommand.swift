@@ -85,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let (api, admin) = buildApplications(
             runtime: runtime, listen: settings.listen, adminListen: settings.adminListen,
+            limits: settings.listenerLimits,
             onAPIRunning: {
                 MemoryTuning.pageOutStartupCode(logger: logger)
                 notifier.apiIsListening()

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// How the scheduler works: limits, leases, backoff. The defaults suit a production replica.
 public struct RefreshConfiguration: Sendable {
@@ -20,6 +20,11 @@ public struct RefreshConfiguration: Sendable {
     /// The longest the loop sleeps without looking at the table (a missed notification costs at most this).
     public var idleCheck: Duration = .seconds(30)
     public var timing: RefreshTiming = RefreshTiming()
+    /// How often the housekeeping runs: grants held for a confirmation that never came are revoked, and decided
+    /// grants older than ``grantRetention`` deleted.
+    public var housekeepingInterval: Duration = .seconds(60)
+    /// How long a decided grant stays, so that a connector's failed grant still shows why (seconds).
+    public var grantRetention: TimeInterval = 86_400
     public var webhook: WebhookConfiguration?
 
     public init(owner: String = RefreshConfiguration.defaultOwner()) {

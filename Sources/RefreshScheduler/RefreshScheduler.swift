@@ -84,6 +84,13 @@ public final class RefreshScheduler: Service, Sendable {
                         }
                     }
                 }
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: configuration.housekeepingInterval)
+                        if Task.isCancelled { break }
+                        await self.housekeep()
+                    }
+                }
                 await loop(group: &group)
                 group.cancelAll()
             }
@@ -290,6 +297,35 @@ public final class RefreshScheduler: Service, Sendable {
                 "at": .string(Date().formatted(.iso8601)),
             ])
             webhook.send(eventID: eventID, body: Array(event.jsonText().utf8))
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Revokes the tokens of grants held for a confirmation that never came (their connectors become `failed`),
+    /// and deletes grants decided more than `grantRetention` ago. Safe on several replicas at once.
+    public func housekeep(now: Date = Date()) async {
+        let grants = GrantStore(pool: store.pool, cipher: store.cipher)
+        do {
+            for (grant, held) in try await grants.takeUnconfirmed(now: now) {
+                if let provider = catalog.provider(grant.provider) {
+                    let templateValues = TemplateValues(
+                        accessToken: held.credential.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: held.settingsJSON,
+                        metadataJSON: held.metadataJSON, config: values[provider.slug] ?? [:])
+                    do {
+                        _ = try await client.revoke(
+                            provider: provider, client: clients[provider.slug], accessToken: held.credential.accessToken,
+                            refreshToken: held.credential.refreshToken, values: templateValues)
+                    } catch {
+                        logger.warning("revoking an unconfirmed grant failed", metadata: ["provider": "\(grant.provider)", "error": "\(error)"])
+                    }
+                }
+                try await store.failPending(id: grant.connectorID, reason: "grant_not_confirmed")
+            }
+            let deleted = try await grants.deleteFinished(olderThan: configuration.grantRetention, now: now)
+            if deleted > 0 { logger.debug("deleted finished grants", metadata: ["count": "\(deleted)"]) }
+        } catch {
+            logger.warning("grant housekeeping failed; trying again later", metadata: ["error": "\(error)"])
         }
     }
 

@@ -21,11 +21,20 @@ struct ConfigFile: Decodable, Sendable {
     var webhook: Webhook?
     /// Resolve answers kept in memory; `RESOLVERD_CACHE_SIZE` wins when both are set.
     var cacheSize: Int?
+    var oauth: OAuth?
+
+    /// How OAuth grants complete.
+    struct OAuth: Decodable, Sendable {
+        /// The callback holds the tokens until the user who started the grant confirms it
+        /// (`POST /api/oauth/{provider}/confirm`), against login CSRF.
+        var requireConfirmation: Bool?
+        enum CodingKeys: String, CodingKey { case requireConfirmation = "require_confirmation" }
+    }
 
     enum CodingKeys: String, CodingKey {
         case publicURL = "public_url", redirectAllowlist = "redirect_allowlist", sessionJWT = "session_jwt", providers
         case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds", refresh, webhook
-        case cacheSize = "cache_size"
+        case cacheSize = "cache_size", oauth
     }
 
     /// The refresh scheduler's knobs; absent ones keep their defaults.
@@ -114,6 +123,8 @@ struct ConnectorsSettings: Sendable {
     var apps: [String: GitHubApp]
     /// `cache_size` from the file, checked; nil when absent.
     var cacheSize: Int?
+    /// `oauth.require_confirmation`: callbacks hold tokens until the initiating user confirms the grant.
+    var requireConfirmation: Bool
 
     init(file: ConfigFile?, listen: ListenAddress) throws {
         let file = file ?? ConfigFile()
@@ -190,6 +201,7 @@ struct ConnectorsSettings: Sendable {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "cache_size \(size) is not a number from 0 to 10000000")
         }
         cacheSize = file.cacheSize
+        requireConfirmation = file.oauth?.requireConfirmation ?? false
         refresh = try Self.refreshConfiguration(file)
         sessionVerifier = try file.sessionJWT.map(Self.verifier)
     }

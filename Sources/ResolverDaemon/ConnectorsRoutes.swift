@@ -84,8 +84,8 @@ struct ConnectorsRoutes: Sendable {
         // While a grant is in flight (or just failed) for this connector, its status is the grant's.
         if record.type == .oauth, let grant = try await connectors.grants.latest(connectorID: record.id), grant.createdAt > record.updatedAt || record.status == .pending {
             switch grant.status {
-            case "pending" where grant.expiresAt > Date(): view.status = .pending
-            case "pending", "expired": (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
+            case "pending" where grant.expiresAt > Date(), "pending_confirmation" where grant.expiresAt > Date(): view.status = .pending
+            case "pending", "pending_confirmation", "expired": (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
             case "failed": (view.status, view.error) = (.failed, grant.error)
             default: break
             }

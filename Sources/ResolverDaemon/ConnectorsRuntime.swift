@@ -41,17 +41,31 @@ struct ConnectorsRuntime: Sendable {
     /// Revokes a connector's credential at its provider; false when the provider has no revocation, the
     /// credential cannot be read, or the provider did not confirm.
     func revoke(_ record: ConnectorRecord, store: ConnectorStore, logger: Logger) async -> Bool {
-        guard let provider = settings.catalog.provider(record.provider), let revocation = provider.revoke else { return false }
+        guard let provider = settings.catalog.provider(record.provider), provider.revoke != nil else { return false }
         do {
             let secrets = try await store.secrets(of: record.id)
-            let token = revocation.token == .refreshToken ? (secrets.refreshToken ?? secrets.accessToken) : secrets.accessToken
-            guard let token else { return false }
             let values = settings.templateValues(
                 provider: provider.slug, accessToken: secrets.accessToken, settingsJSON: record.settingsJSON, metadataJSON: record.metadataJSON)
-            return try await client.revoke(provider: provider, client: settings.clients[provider.slug], token: token, values: values)
+            return try await client.revoke(
+                provider: provider, client: settings.clients[provider.slug], accessToken: secrets.accessToken, refreshToken: secrets.refreshToken,
+                values: values)
         } catch {
             logger.warning("revocation failed; deleting anyway", metadata: ["provider": "\(record.provider)", "connector_id": "\(record.id)", "error": "\(error)"])
             return false
+        }
+    }
+
+    /// Revokes the tokens of a held grant that will not be stored (discarded or never confirmed).
+    func revokeHeld(_ grant: Grant, _ held: HeldGrant, logger: Logger) async {
+        guard let provider = settings.catalog.provider(grant.provider) else { return }
+        let values = settings.templateValues(
+            provider: provider.slug, accessToken: held.credential.accessToken, settingsJSON: held.settingsJSON, metadataJSON: held.metadataJSON)
+        do {
+            _ = try await client.revoke(
+                provider: provider, client: settings.clients[provider.slug], accessToken: held.credential.accessToken,
+                refreshToken: held.credential.refreshToken, values: values)
+        } catch {
+            logger.warning("revoking a discarded grant failed", metadata: ["provider": "\(grant.provider)", "error": "\(error)"])
         }
     }
 

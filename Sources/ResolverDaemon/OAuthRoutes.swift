@@ -18,6 +18,9 @@ struct OAuthRoutes: Sendable {
         router.get("/api/oauth/:provider/callback") { request, context in
             try await callback(request, slug: context.parameters.get("provider") ?? "", logger: context.logger)
         }
+        router.post("/api/oauth/:provider/confirm") { request, context in
+            try await confirm(request, slug: context.parameters.get("provider") ?? "", logger: context.logger)
+        }
     }
 
     /// The URL providers send the browser back to, registered with each provider by the operator.
@@ -175,10 +178,11 @@ struct OAuthRoutes: Sendable {
         let credential = Credential(
             type: .oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
             expiresAt: lifetime.map { Date().addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
-        let record = try await runtime.store.put(
-            userID: grant.userID, workspaceID: grant.workspaceID, provider: slug, credential: credential,
-            metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: settingsJSON, checkedAt: accountName == nil ? nil : Date(),
-            nextRefreshAt: runtime.scheduler.nextRefresh(provider: slug, expiresAt: credential.expiresAt))
+        let held = HeldGrant(credential: credential, metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: settingsJSON)
+        if connectors.settings.requireConfirmation {
+            return try await holdForConfirmation(grant, held, caller: caller, wantsHTML: wantsHTML)
+        }
+        let record = try await store(grant, held, checked: accountName != nil)
         try await connectors.grants.finish(grant.id, connected: true, error: nil)
         connectors.audit(caller, "callback", "connected", record)
         if wantsHTML, let target = grant.redirectURI {
@@ -199,6 +203,14 @@ struct OAuthRoutes: Sendable {
             }
         }
         return try HTTPBodies.json(.ok, encoding: Body(connected: true, provider: slug, accountName: accountName, connectorID: record.id))
+    }
+
+    /// Stores a grant's tokens as its user's connector.
+    func store(_ grant: Grant, _ held: HeldGrant, checked: Bool) async throws -> ConnectorRecord {
+        try await runtime.store.put(
+            userID: grant.userID, workspaceID: grant.workspaceID, provider: grant.provider, credential: held.credential,
+            metadataJSON: held.metadataJSON, settingsJSON: held.settingsJSON, checkedAt: checked ? Date() : nil,
+            nextRefreshAt: runtime.scheduler.nextRefresh(provider: grant.provider, expiresAt: held.credential.expiresAt))
     }
 
     /// The grant's settings with its `verified` ones confirmed by the provider. A GitHub installation id, named at
@@ -227,7 +239,7 @@ struct OAuthRoutes: Sendable {
         return JSONValue.object(settings).jsonText()
     }
 
-    private static func redirect(to target: String, _ parameters: [String: String]) -> Response {
+    static func redirect(to target: String, _ parameters: [String: String]) -> Response {
         let query = parameters.sorted(by: { $0.key < $1.key }).map { "\(encode($0.key))=\(encode($0.value))" }.joined(separator: "&")
         let location = target + (target.contains("?") ? "&" : "?") + query
         return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])

@@ -73,7 +73,7 @@ import Testing
                 INSERT INTO audit_events (occurred_at, actor, action, outcome, connector_id, provider, user_id)
                 VALUES (\(Self.start), 'gateway', 'resolve', 'ok', 'ct_old', 'stripe', 'u_old')
                 """)
-            #expect(try await ConnectorsSchema.migrator().migrate(on: pool) == [6])
+            #expect(try await ConnectorsSchema.migrator().migrate(on: pool) == ConnectorsSchema.migrations.map(\.version).filter { $0 >= 6 })
             let audit = AuditWriter(pool: pool, logger: Logger(label: "test"))
             audit.record(Self.event("gateway", "ok", 10))
             #expect(await audit.flush() == 1)

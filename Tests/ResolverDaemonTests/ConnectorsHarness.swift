@@ -27,7 +27,7 @@ struct ConnectorsHarness {
     /// with a client and `base_url` moved to the given fake: the path production takes, rendering included.
     static func with(
         oauthConfiguration: FakeOAuthProvider.Configuration = .init(), catalogProviders: [String: FakeOAuthProvider] = [:],
-        _ body: (ConnectorsHarness) async throws -> Void
+        requireConfirmation: Bool = false, _ body: (ConnectorsHarness) async throws -> Void
     ) async throws {
         let oauth = try await FakeOAuthProvider.start(oauthConfiguration)
         let goodKey = try DaemonHarness.sampleKey()
@@ -52,6 +52,7 @@ struct ConnectorsHarness {
               "redirect_allowlist": ["\(returnURL)"],
               "session_jwt": {"algorithm": "HS256", "secret_file": "\(jwtFile)", "issuer": "webapp"},
               "provider_timeout_seconds": 2,
+              "oauth": {"require_confirmation": \(requireConfirmation)},
               "providers": {
                 "stripe": {"base_url": "\(apiKeys.baseURL)"},
                 "fake_oauth": {"client_id": "\(oauth.configuration.clientID)", "client_secret_file": "\(secretFile)"}\(catalogEntries)

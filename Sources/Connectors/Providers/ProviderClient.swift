@@ -304,6 +304,17 @@ public final class ProviderClient: Sendable {
         return Set(items.compactMap { $0.object?["id"]?.text })
     }
 
+    /// Revokes a connector's credential (its refresh or its access token, as the catalog says) at the provider;
+    /// false when the provider has no revocation or did not confirm.
+    public func revoke(
+        provider: ProviderDefinition, client: OAuthClient?, accessToken: String?, refreshToken: String?, values: TemplateValues
+    ) async throws -> Bool {
+        guard let revocation = provider.revoke else { return false }
+        let token = revocation.token == .refreshToken ? (refreshToken ?? accessToken) : accessToken
+        guard let token else { return false }
+        return try await revoke(provider: provider, client: client, token: token, values: values)
+    }
+
     /// Revokes the credential at the provider as the catalog says; true when the provider confirmed it.
     public func revoke(provider: ProviderDefinition, client: OAuthClient?, token: String, values: TemplateValues) async throws -> Bool {
         guard let revocation = provider.revoke else { return false }

@@ -13,6 +13,7 @@ public enum ConnectorsSchema {
         Migration0005AuditConnectorIndex.migration,
         Migration0006AuditBatches.migration,
         Migration0007ReenableAndBudget.migration,
+        Migration0008GrantConfirmation.migration,
     ]
 
     /// The migrator for this schema.

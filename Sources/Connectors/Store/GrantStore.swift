@@ -103,10 +103,14 @@ public struct GrantStore: Sendable {
             "UPDATE connector_grants SET status = \(status ?? (connected ? "connected" : "failed")), error = \(error) WHERE id = \(id)")
     }
 
-    /// The newest grant for a connector: status, error, expiry and start; nil when there is none.
+    /// The newest grant for a connector: status, error, expiry (of its state, or of its confirmation once the
+    /// callback holds its tokens) and start; nil when there is none.
     public func latest(connectorID: String) async throws -> (status: String, error: String?, expiresAt: Date, createdAt: Date)? {
         let rows = try await pool.query(
-            "SELECT status, error, expires_at, created_at FROM connector_grants WHERE connector_id = \(connectorID) ORDER BY created_at DESC LIMIT 1")
+            """
+            SELECT status, error, COALESCE(confirm_expires_at, expires_at), created_at FROM connector_grants
+            WHERE connector_id = \(connectorID) ORDER BY created_at DESC LIMIT 1
+            """)
         return try rows.first.map { try $0.decode((String, String?, Date, Date).self) }
     }
 }

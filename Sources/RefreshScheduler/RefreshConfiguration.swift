@@ -20,6 +20,9 @@ public struct RefreshConfiguration: Sendable {
     /// The longest the loop sleeps without looking at the table (a missed notification costs at most this).
     public var idleCheck: Duration = .seconds(30)
     public var timing: RefreshTiming = RefreshTiming()
+    /// The shortest refresh budget: a connector is refreshed at the provider at most once per max(this, a quarter
+    /// of its token's lifetime), whatever asks.
+    public var budgetFloor: Duration = .seconds(10)
     /// How often the housekeeping runs: grants held for a confirmation that never came are revoked, and decided
     /// grants older than ``grantRetention`` deleted.
     public var housekeepingInterval: Duration = .seconds(60)

@@ -237,7 +237,8 @@ public final class RefreshScheduler: Service, Sendable {
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                let written = try await store.completeRefresh(id: leased.id, owner: configuration.owner, with: refreshed)
+                let written = try await store.completeRefresh(
+                    id: leased.id, owner: configuration.owner, with: refreshed, budgetFloor: configuration.budgetFloor)
                 if written == nil {
                     logger.error("lease lost before the refresh was written; the result is discarded", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
                     observe(leased.provider, .leaseLost, started.duration(to: .now))

@@ -47,10 +47,13 @@ struct ConfigFile: Decodable, Sendable {
         var leaseSeconds: Int?
         var baseBackoffSeconds: Int?
         var maximumBackoffSeconds: Int?
+        /// The shortest refresh budget (default 10): one provider refresh per connector per max(this, lifetime / 4).
+        var budgetFloorSeconds: Int?
 
         enum CodingKeys: String, CodingKey {
             case leadSeconds = "lead_seconds", concurrency, perProviderConcurrency = "per_provider_concurrency", batchSize = "batch_size"
             case leaseSeconds = "lease_seconds", baseBackoffSeconds = "base_backoff_seconds", maximumBackoffSeconds = "maximum_backoff_seconds"
+            case budgetFloorSeconds = "budget_floor_seconds"
         }
     }
 
@@ -221,6 +224,7 @@ struct ConnectorsSettings: Sendable {
         try positive(refresh?.leaseSeconds, "lease_seconds") { configuration.lease = .seconds($0) }
         try positive(refresh?.baseBackoffSeconds, "base_backoff_seconds") { configuration.baseBackoff = .seconds($0) }
         try positive(refresh?.maximumBackoffSeconds, "maximum_backoff_seconds") { configuration.maximumBackoff = .seconds($0) }
+        try positive(refresh?.budgetFloorSeconds, "budget_floor_seconds") { configuration.budgetFloor = .seconds($0) }
         if let webhook = file.webhook {
             guard let url = URL(string: webhook.url), ["http", "https"].contains(url.scheme ?? "") else {
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "webhook.url is not an http(s) URL")

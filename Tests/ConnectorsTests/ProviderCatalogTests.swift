@@ -134,6 +134,25 @@ import Testing
         #expect(try refused("meta_ads", "ad_account_id", "act_1/../x"))
     }
 
+    /// A custom provider whose URL takes its host from a value must say which domains that host may be on.
+    @Test func customProvidersWithTemplatedHostsDeclareTheirDomains() throws {
+        func entry(domains: String) throws -> JSONValue {
+            try JSONValue.parse(Array(#"""
+                {"slug": "acme", "name": "Acme", "type": "api_key", "roles": ["source"], \#(domains)
+                 "settings": [{"name": "tenant", "description": "tenant", "required": true, "pattern": "^[a-z]+$"}],
+                 "test": {"url": "https://{settings.tenant}.acme.example/me", "method": "GET"}}
+                """#.utf8))
+        }
+        #expect(throws: CatalogError.self) { try ProviderCatalog.builtIn().applying(patches: [:], additions: [try entry(domains: "")]) }
+        let catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [try entry(domains: #""domains": ["acme.example"],"#)])
+        let acme = try #require(catalog.provider("acme"))
+        let settings = try acme.validatedSettings(["tenant": .string("blue")])
+        #expect(try acme.url(for: .test, values: TemplateValues(settings: settings.stringValues)).host == "blue.acme.example")
+        #expect((try? acme.validatedSettings(["tenant": .string("evil.example#")])) == nil)
+        let badPattern = try JSONValue.parse(Array(#"{"slug": "bad", "name": "Bad", "type": "api_key", "roles": ["source"], "settings": [{"name": "x", "description": "x", "required": false, "pattern": "(("}], "test": {"url": "https://bad.example/me", "method": "GET"}}"#.utf8))
+        #expect(throws: CatalogError.self) { try ProviderCatalog.builtIn().applying(patches: [:], additions: [badPattern]) }
+    }
+
     /// A host a provider answers (Salesforce's `instance_url`) is stored only when it is on the provider's domains.
     @Test func hostsAProviderReturnsAreCheckedBeforeTheyAreStored() throws {
         let salesforce = try #require(try ProviderCatalog.builtIn().provider("salesforce"))

@@ -37,6 +37,21 @@ public final class FakeOAuthProvider: FakeProvider {
     }
 
     /// Stops the server, cutting off requests in flight, and waits until its socket is closed.
+    /// Runs `body` with a fake started with `configuration`, and stops it however `body` ends.
+    public static func with<Result>(
+        _ configuration: Configuration, _ body: (FakeOAuthProvider) async throws -> Result
+    ) async throws -> Result {
+        let fake = try await start(configuration)
+        do {
+            let result = try await body(fake)
+            await fake.shutdown()
+            return result
+        } catch {
+            await fake.shutdown()
+            throw error
+        }
+    }
+
     public func shutdown() async {
         await server.shutdown()
     }

@@ -213,14 +213,7 @@ struct GrantTypeTests {
 
     /// Runs `body` with a fake started with `configuration`, and stops it however `body` ends.
     private static func withFake(_ configuration: FakeOAuthProvider.Configuration, _ body: (FakeOAuthProvider) async throws -> Void) async throws {
-        let fake = try await FakeOAuthProvider.start(configuration)
-        do {
-            try await body(fake)
-        } catch {
-            await fake.shutdown()
-            throw error
-        }
-        await fake.shutdown()
+        try await FakeOAuthProvider.with(configuration, body)
     }
 
     private static func definition(_ entry: String) throws -> ProviderDefinition {

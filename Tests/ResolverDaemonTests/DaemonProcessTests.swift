@@ -14,7 +14,7 @@ import Testing
         """
         {
           "providers": {"fake_oauth": {"client_id": "\(fake.configuration.clientID)", "client_secret_file": "SECRET_FILE"}},
-          "refresh": {"lease_seconds": \(lease), "base_backoff_seconds": 1, "maximum_backoff_seconds": 2, "concurrency": 16},
+          "refresh": {"lease_seconds": \(lease), "base_backoff_seconds": 1, "maximum_backoff_seconds": 2, "concurrency": 16, "budget_floor_seconds": 1},
           "custom_providers": [\(fake.catalogEntry())]
         }
         """

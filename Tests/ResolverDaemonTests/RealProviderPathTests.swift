@@ -12,14 +12,7 @@ import Testing
 /// the origin to a local fake. The provider client's request log shows the host each request was built for.
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct RealProviderPathTests {
     func withFake(_ configuration: FakeOAuthProvider.Configuration, _ body: (FakeOAuthProvider) async throws -> Void) async throws {
-        let fake = try await FakeOAuthProvider.start(configuration)
-        do {
-            try await body(fake)
-        } catch {
-            await fake.shutdown()
-            throw error
-        }
-        await fake.shutdown()
+        try await FakeOAuthProvider.with(configuration, body)
     }
 
     /// Authorizes `slug` for `key` with `settings`, approves at the fake and calls back; the callback's answer.

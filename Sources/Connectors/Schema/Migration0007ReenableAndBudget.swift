@@ -1,14 +1,14 @@
 import PGClient
 
 /// Two columns, both additive: the status a connector had when it was disabled (re-enabling restores it instead
-/// of declaring the connector connected), and when its token was last renewed at the provider (the refresh
-/// budget: one provider refresh per connector per `max(10 s, lifetime / 4)`, however many replicas ask).
+/// of declaring the connector connected), and until when its refresh budget is spent (one provider refresh per
+/// connector per `max(10 s, lifetime / 4)`, however many replicas ask), set by each refresh.
 enum Migration0007ReenableAndBudget {
     static let migration = PGMigration(version: 7, name: "status before disabled, refresh budget", sql: sql)
 
     private static let sql = """
         ALTER TABLE connector_tokens ADD COLUMN status_before_disabled text
             CHECK (status_before_disabled IN ('pending', 'connected', 'failed', 'needs_reauth'));
-        ALTER TABLE connector_tokens ADD COLUMN provider_refreshed_at timestamptz;
+        ALTER TABLE connector_tokens ADD COLUMN refresh_budget_until timestamptz;
         """
 }

@@ -75,13 +75,6 @@ extension ConnectorStore {
     /// `{"event", "event_id", "id", "user_id", "provider", "reason", "at"}`.
     public static let eventChannel = "resolverd_connector_events"
 
-    /// When a connector may next be refreshed at the provider: its last provider refresh plus max(10 s, a quarter
-    /// of the lifetime the token then got). However many callers ask (scheduler, resolves, the API's refresh,
-    /// several replicas), a connector costs the operator's provider quota at most that often.
-    static let budgetEnd: StaticString = """
-        (provider_refreshed_at + greatest(interval '10 seconds', COALESCE((expires_at - provider_refreshed_at) / 4, interval '10 seconds')))
-        """
-
     static let leaseColumns: StaticString = """
         id, user_id, provider, access_token, refresh_token, expires_at, settings::text, metadata::text, refresh_failures, version
         """
@@ -122,12 +115,12 @@ extension ConnectorStore {
             """
             UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
             WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now())
-              AND (provider_refreshed_at IS NULL OR \(unsafe: Self.budgetEnd) <= now())
+              AND (refresh_budget_until IS NULL OR refresh_budget_until <= now())
             RETURNING \(unsafe: Self.leaseColumns)
             """)
         if let row = rows.first { return .claimed(try leased(row)) }
         let found = try await pool.query(
-            "SELECT status, lease_owner, lease_expires_at, \(unsafe: Self.budgetEnd) FROM connector_tokens WHERE id = \(id)")
+            "SELECT status, lease_owner, lease_expires_at, refresh_budget_until FROM connector_tokens WHERE id = \(id)")
         guard let row = found.first else { return .unavailable(nil) }
         let (status, leaseOwner, leaseExpiresAt, budgetEnd) = try row.decode((String, String?, Date?, Date?).self)
         if status == "connected", leaseOwner != nil, let leaseExpiresAt, leaseExpiresAt > Date() { return .heldElsewhere(until: leaseExpiresAt) }
@@ -141,7 +134,7 @@ extension ConnectorStore {
     /// longer than its lease for a provider slot; without this, another replica could take the expired lease and
     /// both would spend the same single-use refresh token.
     ///
-    /// A connector refreshed at the provider within its budget (``budgetEnd``) is not renewed: its lease is freed
+    /// A connector refreshed at the provider within its budget (`refresh_budget_until`) is not renewed: its lease is freed
     /// and its next refresh set to the budget's end.
     public func renewLease(id: String, owner: String, lease: Duration, version: Int64) async throws -> LeaseRenewal {
         let rows = try await pool.query(
@@ -149,14 +142,14 @@ extension ConnectorStore {
             UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
             WHERE id = \(id) AND status = 'connected' AND version = \(version)
               AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
-              AND (provider_refreshed_at IS NULL OR \(unsafe: Self.budgetEnd) <= now())
+              AND (refresh_budget_until IS NULL OR refresh_budget_until <= now())
             RETURNING \(unsafe: Self.leaseColumns)
             """)
         if let row = rows.first { return .renewed(try leased(row)) }
         let deferred = try await pool.query(
             """
-            UPDATE connector_tokens SET next_refresh_at = \(unsafe: Self.budgetEnd), lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = \(id) AND lease_owner = \(owner) AND provider_refreshed_at IS NOT NULL AND \(unsafe: Self.budgetEnd) > now()
+            UPDATE connector_tokens SET next_refresh_at = refresh_budget_until, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND refresh_budget_until > now()
             RETURNING next_refresh_at
             """)
         if let until = try deferred.first?.decode(Date.self, at: 0) { return .budgetSpent(until: until) }
@@ -165,7 +158,13 @@ extension ConnectorStore {
 
     /// Writes a refreshed credential if `owner` still holds the lease, clears the lease and announces the change,
     /// in one statement. Nil when the lease was lost (another replica took over): nothing is written.
-    public func completeRefresh(id: String, owner: String, with refreshed: RefreshedCredential) async throws -> ResolvedConnector? {
+    ///
+    /// The refresh spends the connector's refresh budget: no provider refresh of it again for max(`budgetFloor`, a
+    /// quarter of the new token's lifetime), however many callers and replicas ask; the next scheduled refresh is
+    /// never inside that.
+    public func completeRefresh(
+        id: String, owner: String, with refreshed: RefreshedCredential, budgetFloor: Duration = .seconds(10)
+    ) async throws -> ResolvedConnector? {
         let access = try cipher.seal(refreshed.accessToken, id: id, column: .accessToken)
         let refresh = try refreshed.refreshToken.map { try cipher.seal($0, id: id, column: .refreshToken) }
         let rows = try await pool.query(
@@ -174,9 +173,12 @@ extension ConnectorStore {
                 UPDATE connector_tokens SET
                     access_token = \(access), refresh_token = COALESCE(\(refresh), refresh_token), expires_at = \(refreshed.expiresAt),
                     scopes = COALESCE(\(refreshed.scopes), scopes), metadata = metadata || \(refreshed.metadataJSON)::jsonb,
+                    refresh_budget_until = now() + greatest(
+                        make_interval(secs => \(budgetFloor.seconds)), (\(refreshed.expiresAt)::timestamptz - now()) / 4),
                     next_refresh_at = CASE WHEN \(refreshed.nextRefreshAt)::timestamptz IS NULL THEN NULL ELSE greatest(
-                        \(refreshed.nextRefreshAt)::timestamptz, now() + greatest(interval '10 seconds', (\(refreshed.expiresAt)::timestamptz - now()) / 4)) END,
-                    last_refreshed_at = now(), provider_refreshed_at = now(), refresh_failures = 0,
+                        \(refreshed.nextRefreshAt)::timestamptz, now() + greatest(
+                            make_interval(secs => \(budgetFloor.seconds)), (\(refreshed.expiresAt)::timestamptz - now()) / 4)) END,
+                    last_refreshed_at = now(), refresh_failures = 0,
                     last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner)
                 RETURNING \(unsafe: Self.recordColumns)

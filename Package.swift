@@ -34,9 +34,18 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
 
         .target(
+            name: "FailureLogging",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "PGClient",
             dependencies: [
                 "CLibPQ",
+                "FailureLogging",
                 "CEventPoll",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -77,7 +86,7 @@ let package = Package(
         .target(
             name: "RefreshScheduler",
             dependencies: [
-                "Connectors", "PGClient", "ResolverCrypto",
+                "Connectors", "PGClient", "ResolverCrypto", "FailureLogging",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [
-                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler", "CMalloc",
+                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler", "FailureLogging", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "ResolverDaemonTests",
             dependencies: [
-                "ResolverDaemon", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                "ResolverDaemon", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes", "FailureLogging",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -178,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "RefreshSchedulerTests",
             dependencies: [
-                "RefreshScheduler", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes",
+                "RefreshScheduler", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes", "FailureLogging",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -187,5 +196,7 @@ let package = Package(
         ),
         .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "ResolverCrypto", "PGTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "FailureLoggingTests", dependencies: ["FailureLogging", "PGTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
     ]
 )

@@ -1,3 +1,4 @@
+public import FailureLogging
 public import Logging
 import NIOConcurrencyHelpers
 public import ServiceLifecycle
@@ -53,12 +54,19 @@ public final class PGConnectionPool: Service, Sendable {
         }
     }
 
-    public init(configuration: PGPoolConfiguration, logger: Logger = Logger(label: "resolverd.pg")) {
+    /// Where failed connection attempts are summarised while the server is away.
+    public let failures: FailureLog
+
+    public init(configuration: PGPoolConfiguration, logger: Logger = Logger(label: "pg"), failures: FailureLog? = nil) {
         precondition(configuration.maxConnections >= 1 && configuration.minConnections <= configuration.maxConnections)
         self.configuration = configuration
         self.connection = configuration.effectiveConnection
         self.logger = logger
+        self.failures = failures ?? FailureLog(logger: logger)
     }
+
+    static let connectionFailures = FailureLog.Kind(
+        condition: "database connections failing", counted: "connection attempts failed", level: .warning)
 
     /// The executors that read this pool's connections (one per I/O thread). A database-bound task that prefers
     /// one (`withTaskExecutorPreference(pool.executors[i % pool.executors.count]) { … }`) runs on that thread and
@@ -233,7 +241,9 @@ public final class PGConnectionPool: Service, Sendable {
 
     private func openForLease() async throws -> PGConnection {
         do {
-            return try await PGConnection.connect(connection)
+            let opened = try await PGConnection.connect(connection)
+            failures.clear(Self.connectionFailures)
+            return opened
         } catch {
             let (waiters, failed) = state.withLockedValue { state -> ([Waiter], Bool) in
                 state.total -= 1
@@ -244,7 +254,7 @@ public final class PGConnectionPool: Service, Sendable {
                 return (state.waiters, true)
             }
             if failed { waiters.forEach { $0.continuation.resume(throwing: error) } }
-            logger.warning("database connection failed", metadata: ["error": "\(error)"])
+            failures.record(Self.connectionFailures, "database connection failed", metadata: ["error": "\(error)"])
             throw error
         }
     }
@@ -394,11 +404,12 @@ public final class PGConnectionPool: Service, Sendable {
         for _ in 0..<missing {
             do {
                 let connection = try await PGConnection.connect(connection)
+                failures.clear(Self.connectionFailures)
                 state.withLockedValue { $0.leased += 1 }
                 release(connection)
             } catch {
                 state.withLockedValue { $0.total -= 1 }
-                logger.warning("database connection failed", metadata: ["error": "\(error)"])
+                failures.record(Self.connectionFailures, "database connection failed", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -1,3 +1,4 @@
+public import FailureLogging
 public import Logging
 import Synchronization
 
@@ -20,10 +21,17 @@ public struct PGListener: Sendable {
     public var initialBackoff: Duration = .milliseconds(100)
     public var maximumBackoff: Duration = .seconds(5)
 
-    public init(configuration: PGConnectionConfiguration, logger: Logger = Logger(label: "resolverd.pg.listen")) {
+    /// Where failed reconnects are summarised: one line when the connection is lost, then a count per interval.
+    public var failures: FailureLog
+
+    public init(configuration: PGConnectionConfiguration, logger: Logger = Logger(label: "pg.listen"), failures: FailureLog? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.failures = failures ?? FailureLog(logger: logger)
     }
+
+    static let reconnects = FailureLog.Kind(
+        condition: "notification connection lost", counted: "reconnect attempts failed", level: .warning)
 
     /// Events for `channels` until the consumer stops iterating (or its task is cancelled).
     public func events(channels: [String]) -> AsyncStream<PGListenerEvent> {
@@ -58,6 +66,7 @@ public struct PGListener: Sendable {
                     held = nil
                 }
                 backoff = initialBackoff
+                failures.clear(Self.reconnects)
                 await withTaskCancellationHandler {
                     await connection.waitUntilClosed()
                 } onCancel: {
@@ -65,9 +74,11 @@ public struct PGListener: Sendable {
                 }
                 connection.close()
                 continuation.yield(.disconnected)
-                if !Task.isCancelled { logger.warning("notification connection lost; reconnecting") }
+                if !Task.isCancelled { failures.record(Self.reconnects, "notification connection lost; reconnecting") }
             } catch {
-                logger.warning("notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                if !Task.isCancelled {
+                    failures.record(Self.reconnects, "notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, maximumBackoff)
             }

@@ -49,7 +49,7 @@ public struct PGMigrator: Sendable {
     public var table: String
     public var logger: Logger
 
-    public init(migrations: [PGMigration], table: String = "schema_migrations", logger: Logger = Logger(label: "resolverd.migrate")) {
+    public init(migrations: [PGMigration], table: String = "schema_migrations", logger: Logger = Logger(label: "pg.migrate")) {
         precondition(Set(migrations.map(\.version)).count == migrations.count, "migration versions must be unique")
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.table = table

@@ -1,4 +1,5 @@
 public import Connectors
+public import FailureLogging
 public import Foundation
 public import Logging
 public import PGClient
@@ -30,6 +31,8 @@ public final class RefreshScheduler: Service, Sendable {
     let listener: PGListener?
     let logger: Logger
     let observe: @Sendable (_ provider: String, _ outcome: RefreshOutcome, _ duration: Duration) -> Void
+    /// Where repeated refresh failures are summarised, per provider and error.
+    let failures: FailureLog
 
     private let slots: ConcurrencyLimiter
     private let providerSlots: Mutex<[String: ConcurrencyLimiter]> = Mutex([:])
@@ -42,8 +45,9 @@ public final class RefreshScheduler: Service, Sendable {
     public init(
         store: ConnectorStore, catalog: ProviderCatalog, clients: [String: OAuthClient], apps: [String: GitHubApp] = [:],
         values: [String: [String: String]] = [:], client: ProviderClient, configuration: RefreshConfiguration, listener: PGListener?,
-        logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }
+        logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }, failures: FailureLog? = nil
     ) {
+        self.failures = failures ?? FailureLog(logger: logger)
         self.store = store
         self.catalog = catalog
         self.clients = clients
@@ -244,6 +248,8 @@ public final class RefreshScheduler: Service, Sendable {
                     observe(leased.provider, .leaseLost, started.duration(to: .now))
                 } else {
                     observe(leased.provider, .refreshed, started.duration(to: .now))
+                    let prefix = Self.failurePrefix(leased.provider)
+                    failures.clear { $0.condition.hasPrefix(prefix) }
                 }
                 return written
             } catch {
@@ -276,7 +282,9 @@ public final class RefreshScheduler: Service, Sendable {
         var delay = backoff ?? .milliseconds(Int64(Double.random(in: 0...1) * Double(ceiling.components.seconds * 1000)))
         if let retryAfter { delay = max(delay, retryAfter) }
         let next = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-        logger.warning("refresh failed; retrying later", metadata: [
+        let kind = FailureLog.Kind(
+            condition: Self.failurePrefix(leased.provider) + "(\(error.prefix(80)))", counted: "refreshes postponed", level: .warning)
+        failures.record(kind, "refresh failed; retrying later", metadata: [
             "connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)", "failures": "\(leased.failures + 1)", "retry_at": "\(next)",
         ])
         try await store.postponeRefresh(id: leased.id, owner: configuration.owner, until: next, error: error)
@@ -285,7 +293,9 @@ public final class RefreshScheduler: Service, Sendable {
 
     private func needsReauth(_ leased: LeasedConnector, reason: String, started: ContinuousClock.Instant) async throws {
         let eventID = try Identifiers.make(prefix: "ev_")
-        logger.warning("connector needs to be connected again", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
+        failures.record(
+            FailureLog.Kind(condition: "grants refused at \(leased.provider)", counted: "connectors marked needs_reauth", level: .warning),
+            "connector needs to be connected again", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
         guard try await store.markNeedsReauth(id: leased.id, owner: configuration.owner, reason: reason, eventID: eventID) else {
             observe(leased.provider, .leaseLost, started.duration(to: .now))
             return
@@ -300,6 +310,9 @@ public final class RefreshScheduler: Service, Sendable {
             webhook.send(eventID: eventID, body: Array(event.jsonText().utf8))
         }
     }
+
+    /// The start of the condition of every refresh failure kind of `provider`.
+    static func failurePrefix(_ provider: String) -> String { "refresh failures at \(provider) " }
 
     // MARK: Housekeeping
 

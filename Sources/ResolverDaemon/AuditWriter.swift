@@ -1,3 +1,4 @@
+import FailureLogging
 import Foundation
 import Logging
 import PGClient
@@ -46,12 +47,17 @@ final class AuditWriter: Service, Sendable {
     private let capacity: Int
     private let dropped = Atomic<Int>(0)
 
+    /// Where failed writes are summarised while the database is away (a write is tried every few milliseconds).
+    private let failures: FailureLog
+    private static let writeFailures = FailureLog.Kind(condition: "audit writes failing", counted: "writes to retry", level: .warning)
+
     init(
         pool: PGConnectionPool, logger: Logger, interval: Duration = .milliseconds(100),
-        shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000
+        shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000, failures: FailureLog? = nil
     ) {
         self.pool = pool
         self.logger = logger
+        self.failures = failures ?? FailureLog(logger: logger)
         self.pacing = Pacing(interval: interval, shortestInterval: shortestInterval, batchSize: batchSize)
         self.capacity = capacity
     }
@@ -102,8 +108,9 @@ final class AuditWriter: Service, Sendable {
             let slice = batch[start..<min(start + 5_000, batch.count)]
             do {
                 try await insert(slice)
+                failures.clear(Self.writeFailures)
             } catch {
-                logger.warning("audit write failed; will retry", metadata: ["error": "\(error)", "count": "\(batch.count - start)"])
+                failures.record(Self.writeFailures, "audit write failed; will retry", metadata: ["error": "\(error)", "count": "\(batch.count - start)"])
                 buffer.withLock { $0.insert(contentsOf: batch[start...], at: 0) }
                 return start
             }

@@ -1,4 +1,5 @@
 import Connectors
+import FailureLogging
 import Foundation
 import Logging
 import PGClient
@@ -12,6 +13,7 @@ struct ConnectorsRuntime: Sendable {
     var apiKeys: APIKeys
     var authenticator: UserAuthenticator
     var audit: AuditWriter
+    var failures: FailureLog
 
     func provider(_ slug: String) throws -> ProviderDefinition {
         guard let provider = settings.catalog.provider(slug) else {
@@ -33,7 +35,9 @@ struct ConnectorsRuntime: Sendable {
         } catch ProviderFailure.rejected(_, _, let status) where [400, 401, 403].contains(status) {
             throw APIError(.unprocessableContent, "invalid_credentials", "\(provider.name) did not accept the credential")
         } catch let error as ProviderFailure {
-            logger.warning("provider check failed", metadata: ["provider": "\(provider.slug)", "error": "\(error)"])
+            failures.record(
+                FailureLog.Kind(condition: "credential checks failing at \(provider.slug)", counted: "connects answered 502", level: .warning),
+                "provider check failed", metadata: ["provider": "\(provider.slug)", "error": "\(error)"])
             throw APIError(.badGateway, "provider_unavailable", "\(provider.name) could not be reached to check the credential")
         }
     }
@@ -50,7 +54,9 @@ struct ConnectorsRuntime: Sendable {
                 provider: provider, client: settings.clients[provider.slug], accessToken: secrets.accessToken, refreshToken: secrets.refreshToken,
                 values: values)
         } catch {
-            logger.warning("revocation failed; deleting anyway", metadata: ["provider": "\(record.provider)", "connector_id": "\(record.id)", "error": "\(error)"])
+            failures.record(
+                FailureLog.Kind(condition: "revocations failing at \(record.provider)", counted: "connectors deleted unrevoked", level: .warning),
+                "revocation failed; deleting anyway", metadata: ["provider": "\(record.provider)", "connector_id": "\(record.id)", "error": "\(error)"])
             return false
         }
     }

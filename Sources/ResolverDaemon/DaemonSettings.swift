@@ -35,6 +35,10 @@ struct DaemonSettings: Sendable {
     /// Idle and request read timeouts and the connection limit of both listeners (`RESOLVERD_IDLE_TIMEOUT_SECONDS`,
     /// `RESOLVERD_REQUEST_READ_TIMEOUT_SECONDS`, `RESOLVERD_MAX_CONNECTIONS`).
     var listenerLimits: ListenerLimits
+    /// How often repeated failures of one kind are summarised in the log (`RESOLVERD_LOG_SUMMARY_SECONDS`).
+    var logSummaryInterval: Duration
+    static let logSummarySeconds = 1...3600
+    static let defaultLogSummarySeconds = 10
 
     init(environment: [String: String]) throws {
         func value(_ name: String) -> String? {
@@ -73,6 +77,9 @@ struct DaemonSettings: Sendable {
         pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: PGIOLoop.threadCounts, setting: "RESOLVERD_PG_IO_THREADS")
             ?? PGIOLoop.defaultThreadCount
         listenerLimits = try Self.listenerLimits(value)
+        logSummaryInterval = .seconds(
+            try Self.integer(value("RESOLVERD_LOG_SUMMARY_SECONDS"), in: Self.logSummarySeconds, setting: "RESOLVERD_LOG_SUMMARY_SECONDS")
+                ?? Self.defaultLogSummarySeconds)
         if database != nil && keysDirectory == nil {
             throw SettingsError(setting: "RESOLVERD_KEYS_DIR", reason: "required with DATABASE_URL: the directory of encryption key files")
         }

@@ -1,4 +1,5 @@
 import Connectors
+import FailureLogging
 import Foundation
 import HTTPTypes
 import Logging
@@ -125,6 +126,8 @@ struct ResolveRoutes: Sendable {
                         runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
                     }
                     connectorID = resolved.record.id
+                    // A read that worked: the database is back, and this provider's tokens are served again.
+                    runtime.failures.clear { $0 == Self.databaseUnavailable || $0 == Self.notRenewable(provider: request.provider) }
                     result = .success(answer.withUnsafeBytes {
                         ResolveAnswer.body($0, provider: request.provider, userID: request.userID)
                     })
@@ -132,9 +135,13 @@ struct ResolveRoutes: Sendable {
             } catch {
                 let apiError = APIError(error)
                 if let connectorError = error as? ConnectorError, connectorError.code == .corruptCredential {
-                    logger.critical("stored credential does not decrypt", metadata: ["provider": "\(request.provider)", "alert": "corrupt_credential"])
+                    runtime.failures.record(
+                        Self.undecryptable(provider: request.provider, userID: request.userID), "stored credential does not decrypt",
+                        metadata: ["provider": "\(request.provider)", "user_id": "\(request.userID)", "alert": "corrupt_credential"])
                 } else if apiError.status.code >= 500 {
-                    logger.error("resolve failed", metadata: ["provider": "\(request.provider)", "error": "\(error)"])
+                    runtime.failures.record(
+                        Self.failureKind(apiError, provider: request.provider), "resolve failed",
+                        metadata: ["provider": "\(request.provider)", "error": "\(error)"])
                 }
                 result = .failure(apiError)
             }
@@ -146,6 +153,27 @@ struct ResolveRoutes: Sendable {
         }
         record(outcome, of: request, by: entry, connectorID: connectorID, started: started)
         return result
+    }
+
+    /// Resolves answered 503 while the database is away: one condition, whatever the provider.
+    static let databaseUnavailable = FailureLog.Kind(condition: "database unavailable", counted: "resolves answered 503", level: .error)
+
+    /// The condition a failed resolve counts under: the database, a provider's refresh, or another code.
+    static func failureKind(_ error: APIError, provider: String) -> FailureLog.Kind {
+        switch error.code {
+        case "unavailable": databaseUnavailable
+        case "refresh_unavailable": notRenewable(provider: provider)
+        default: FailureLog.Kind(condition: "resolves failing (\(error.code))", counted: "resolves answered \(error.status.code)", level: .error)
+        }
+    }
+
+    static func notRenewable(provider: String) -> FailureLog.Kind {
+        FailureLog.Kind(condition: "\(provider) tokens expired and not renewable", counted: "resolves answered 503", level: .error)
+    }
+
+    /// One connector whose stored secret does not open (one per user and provider).
+    static func undecryptable(provider: String, userID: String) -> FailureLog.Kind {
+        FailureLog.Kind(condition: "undecryptable credential (\(provider), user \(userID.prefix(64)))", counted: "resolves answered 503", level: .critical)
     }
 
     /// The answer the cache holds for `request`, if it is still valid for the request's `min_valid_seconds`.

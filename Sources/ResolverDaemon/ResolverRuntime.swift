@@ -1,4 +1,5 @@
 import Connectors
+import FailureLogging
 import Logging
 import PGClient
 import RefreshScheduler
@@ -22,11 +23,16 @@ struct ResolverRuntime: Sendable {
     /// Readiness includes the scheduler's loop (the daemon runs it; route tests do not).
     var schedulerRequired = false
     var logger: Logger
+    /// Where failures that repeat per request or per connector are summarised (`RESOLVERD_LOG_SUMMARY_SECONDS`).
+    var failures: FailureLog
 
     init(
         pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000,
-        connectorsSettings: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil
+        connectorsSettings: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil,
+        failures: FailureLog? = nil
     ) {
+        let failures = failures ?? FailureLog(logger: logger)
+        self.failures = failures
         // Without a config file: the built-in catalog (its validity is a unit test), no clients, no session keys.
         let connectorsSettings = connectorsSettings ?? (try! ConnectorsSettings(file: nil, listen: ListenAddress(host: "127.0.0.1", port: 8080)))
         self.pool = pool
@@ -38,12 +44,14 @@ struct ResolverRuntime: Sendable {
         self.scheduler = RefreshScheduler(
             store: store, catalog: connectorsSettings.catalog, clients: connectorsSettings.clients, apps: connectorsSettings.apps,
             values: connectorsSettings.values, client: providers,
-            configuration: connectorsSettings.refresh, listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger),
-            logger: logger, observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) })
+            configuration: connectorsSettings.refresh,
+            listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger, failures: failures),
+            logger: logger, observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) },
+            failures: failures)
         self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
         self.tokens = tokens
         self.metrics = metrics
-        self.audit = AuditWriter(pool: pool, logger: logger)
+        self.audit = AuditWriter(pool: pool, logger: logger, failures: failures)
         self.migrator = ConnectorsSchema.migrator()
         self.cache = ResolveCache(capacity: cacheSize)
         let apiKeys = APIKeys(pool: pool)
@@ -51,12 +59,13 @@ struct ResolverRuntime: Sendable {
             settings: connectorsSettings, client: providers,
             grants: GrantStore(pool: pool, cipher: store.cipher), apiKeys: apiKeys,
             authenticator: UserAuthenticator(apiKeys: apiKeys, sessions: connectorsSettings.sessionVerifier, services: tokens),
-            audit: audit)
+            audit: audit, failures: failures)
         self.logger = logger
     }
 
     /// The service that keeps the cache true to the database; the cache serves only while it runs.
     func cacheInvalidator() -> CacheInvalidator {
-        CacheInvalidator(listener: PGListener(configuration: pool.configuration.connection, logger: logger), cache: cache, logger: logger)
+        CacheInvalidator(
+            listener: PGListener(configuration: pool.configuration.connection, logger: logger, failures: failures), cache: cache, logger: logger)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Connectors
+import FailureLogging
 import Foundation
 import Logging
 import PGClient
@@ -73,9 +74,10 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = settings.poolSize
         poolConfiguration.pipelineDepth = settings.pipelineDepth
-        let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger)
+        let failures = FailureLog(logger: logger, interval: settings.logSummaryInterval)
+        let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger, failures: failures)
         var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize ?? connectorsSettings.cacheSize ?? DaemonSettings.defaultCacheSize,
-            connectorsSettings: connectorsSettings)
+            connectorsSettings: connectorsSettings, failures: failures)
         runtime.schedulerRequired = true
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
@@ -97,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
                     .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()), .init(service: runtime.scheduler),
                     // Stopped in reverse: the API listener, then the fast path's reads, …, then the audit writer.
                     .init(service: admin), .init(service: runtime.fastPathReads), .init(service: api),
-                    .init(service: notifier), .init(service: reloader),
+                    .init(service: notifier), .init(service: reloader), .init(service: FailureLogFlusher(log: failures)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

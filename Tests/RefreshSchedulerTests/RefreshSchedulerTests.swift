@@ -1,4 +1,5 @@
 import Connectors
+import FailureLogging
 import Foundation
 import PGClient
 import PGTestSupport
@@ -271,6 +272,38 @@ import Testing
             #expect(harness.fake.counters.refreshGrants == 1)
             let due = try await harness.column("SELECT next_refresh_at > now() + interval '5 seconds' FROM connector_tokens", id: record.id, as: Bool.self)
             #expect(due, "the scheduler's next refresh is not inside the budget")
+        }
+    }
+
+    /// A provider answering 500 to every refresh: one line when it starts, at most one summary per interval with
+    /// the count, and one when it clears; each attempt stays at debug.
+    @Test func aProviderFailingManyRefreshesIsSummarisedOncePerInterval() async throws {
+        try await SchedulerHarness.with { harness in
+            for index in 0..<20 { try await harness.seed(user: "u_500_\(index)") }
+            harness.fake.setFault(.serverError(status: 500))
+            let lines = LogLines()
+            let failures = FailureLog(logger: lines.logger(), interval: .seconds(1))
+            let started = ContinuousClock.now
+            try await harness.running([harness.scheduler(failures: failures)]) {
+                try await Task.sleep(for: .milliseconds(2500))
+                harness.fake.setFault(.none)
+                try await harness.expectEventually("every connector refreshed once the provider answers") {
+                    harness.fake.counters.refreshGrants >= 20
+                }
+            }
+            let elapsed = Int((ContinuousClock.now - started).components.seconds) + 1
+            let said = lines.aboveDebug.filter { $0.metadata["condition"]?.hasPrefix("refresh failures at fake_oauth") == true }
+            let attempts = harness.fake.counters.faultsInjected
+            #expect(attempts > 40, "the storm of failures the summaries are about")
+            #expect(said.filter { $0.message == "refresh failed; retrying later" }.count == 1)
+            let summaries = said.filter { $0.message.contains("refreshes postponed in the last") }
+            #expect(summaries.count <= elapsed + 1, "\(summaries.map(\.message))")
+            let cleared = said.filter { $0.message.contains("cleared after") }
+            #expect(cleared.count == 1)
+            #expect(cleared.first?.metadata["count"] == "\(attempts)")
+            let summarised = summaries.compactMap { Int($0.metadata["count"] ?? "") }.reduce(0, +)
+            #expect(summarised + 1 == attempts)
+            #expect(said.count == summaries.count + 2)
         }
     }
 

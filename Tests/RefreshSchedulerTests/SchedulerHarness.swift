@@ -1,4 +1,5 @@
 import Connectors
+import FailureLogging
 import Foundation
 import Hummingbird
 import Logging
@@ -69,7 +70,7 @@ struct SchedulerHarness {
     /// A scheduler as a replica runs it, with quick backoff for tests.
     func scheduler(
         owner: String = RefreshConfiguration.defaultOwner(), concurrency: Int = 8, perProvider: Int? = nil, webhook: WebhookConfiguration? = nil,
-        lease: Duration = .seconds(10)
+        lease: Duration = .seconds(10), failures: FailureLog? = nil
     ) -> RefreshScheduler {
         var configuration = RefreshConfiguration(owner: owner)
         configuration.concurrency = concurrency
@@ -81,7 +82,7 @@ struct SchedulerHarness {
         configuration.webhook = webhook
         return RefreshScheduler(
             store: store, catalog: catalog, clients: clients, client: ProviderClient(timeout: .seconds(5)), configuration: configuration,
-            listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"))
+            listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"), failures: failures)
     }
 
     /// A connector holding a grant the fake just issued, due for refresh `dueIn` from now.

@@ -133,6 +133,10 @@ public final class RefreshScheduler: Service, Sendable {
                 }
                 for result in claimed {
                     switch result {
+                    case .success(let leased) where isInFlight(leased.id):
+                        // Already being refreshed here (an on-demand refresh, or one whose lease ran out while it
+                        // waited): it keeps its own slot; joining it would hold a second one.
+                        continue
                     case .success(let leased):
                         // Taken now, so the claim never outruns the slots; released when the refresh ends.
                         try? await slots.acquire()
@@ -172,6 +176,8 @@ public final class RefreshScheduler: Service, Sendable {
         defer { inFlight.withLock { flights in if flights[id] == task { flights[id] = nil } } }
         return try await task.value
     }
+
+    private func isInFlight(_ id: String) -> Bool { inFlight.withLock { $0[id] != nil } }
 
     private func providerLimiter(_ slug: String) -> ConcurrencyLimiter {
         providerSlots.withLock { limiters in
@@ -233,7 +239,10 @@ public final class RefreshScheduler: Service, Sendable {
         let lifetime = tokens.expiresIn ?? provider.oauth?.defaultLifetimeSeconds
         let expiresAt = lifetime.map { now.addingTimeInterval(TimeInterval($0)) }
         var facts: [String: JSONValue] = [:]
-        if let instance = tokens.facts["instance_url"] { facts["instance_url"] = .string(instance) }
+        // A new instance URL is kept only on the provider's own domains; later calls go there.
+        if let instance = provider.acceptedFacts(tokens.facts.filter { $0.key == "instance_url" }).accepted["instance_url"] {
+            facts["instance_url"] = .string(instance)
+        }
         let refreshed = RefreshedCredential(
             accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: expiresAt, scopes: tokens.scopes,
             nextRefreshAt: planner.nextRefresh(provider: provider, expiresAt: expiresAt, now: now), metadataJSON: JSONValue.object(facts).jsonText())
@@ -248,17 +257,40 @@ public final class RefreshScheduler: Service, Sendable {
                     observe(leased.provider, .leaseLost, started.duration(to: .now))
                 } else {
                     observe(leased.provider, .refreshed, started.duration(to: .now))
+                    failures.clear(Self.writeFailures)
                     let prefix = Self.failurePrefix(leased.provider)
                     failures.clear { $0.condition.hasPrefix(prefix) }
                 }
                 return written
-            } catch {
-                logger.error("cannot write a refreshed token; retrying", metadata: ["connector_id": "\(leased.id)", "error": "\(error)", "retry_in": "\(delay)"])
+            } catch where Self.isTransient(error) {
+                failures.record(
+                    Self.writeFailures, "cannot write a refreshed token; retrying",
+                    metadata: ["connector_id": "\(leased.id)", "error": "\(error)", "retry_in": "\(delay)"])
                 // Not cancellable: the new refresh token must be kept.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
+            } catch {
+                // The database refuses this write for good: retrying would hold the lease and a slot forever. The
+                // provider's answer is lost, so the connector must not look connected.
+                logger.critical(
+                    "a refreshed token cannot be stored; the connector needs a new grant",
+                    metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)"])
+                try await needsReauth(leased, reason: "the provider's answer could not be stored", started: started)
+                throw ConnectorError(.needsReauth, message: "the \(leased.provider) connector must be connected again")
             }
         }
+    }
+
+    private static let writeFailures = FailureLog.Kind(
+        condition: "refreshed tokens not written yet", counted: "write attempts failed", level: .error)
+
+    /// True for database errors that a later attempt may not meet: the server away or restarting, out of
+    /// resources, read-only for now, a statement timeout. A value the server refuses (SQLSTATE class 22) is not.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PGError else { return false }
+        if error.isRetryable || error.code == .statementTimeout || error.code == .poolClosed { return true }
+        guard error.code == .server, let state = error.sqlState else { return false }
+        return state == "25006" || ["08", "53", "57", "58"].contains(String(state.prefix(2)))
     }
 
     private func callProvider(_ provider: ProviderDefinition, _ leased: LeasedConnector) async throws -> TokenResponse {

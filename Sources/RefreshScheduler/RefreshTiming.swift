@@ -22,6 +22,8 @@ public struct RefreshTiming: Sendable, Equatable {
     /// How long before expiry a token with `lifetime` is renewed, before jitter.
     public func lead(forLifetime lifetime: Duration) -> Duration {
         guard lifetime > .zero else { return .zero }
+        // Beyond a century nothing changes but the arithmetic's range.
+        let lifetime = min(lifetime, .seconds(100 * 365 * 86_400))
         let proportional = Duration.milliseconds(Int64((lifetime.timeInterval * leadFraction * 1000).rounded()))
         let wanted = configuredLead ?? max(proportional, minimumLead)
         return min(wanted, lifetime / 2)

@@ -67,10 +67,11 @@ extension OAuthRoutes {
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: Name.self)
             try container.encode(accessToken, forKey: Name("access_token"))
-            try container.encode(tokenType, forKey: Name("token_type"))
-            try container.encodeIfPresent(expiresIn, forKey: Name("expires_in"))
+            // An extra member of the same name replaces the standard one (a provider's odd `expires_in`, say).
+            if extras["token_type"] == nil { try container.encode(tokenType, forKey: Name("token_type")) }
+            if extras["expires_in"] == nil { try container.encodeIfPresent(expiresIn, forKey: Name("expires_in")) }
             try container.encodeIfPresent(refreshToken, forKey: Name("refresh_token"))
-            try container.encodeIfPresent(scope, forKey: Name("scope"))
+            if extras["scope"] == nil { try container.encodeIfPresent(scope, forKey: Name("scope")) }
             for (key, value) in extras.sorted(by: { $0.key < $1.key }) { try container.encode(value, forKey: Name(key)) }
         }
     }

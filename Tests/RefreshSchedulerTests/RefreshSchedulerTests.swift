@@ -307,6 +307,33 @@ import Testing
         }
     }
 
+    /// Answers no database column can hold as they are: an `expires_in` of 10^17 seconds (as a string, past the
+    /// JSON number guard), a NUL in `scope` and in `instance_url`. They are clamped or left out before the write,
+    /// which lands; the process neither traps nor retries a write that can never succeed, and keeps refreshing.
+    @Test func providerAnswersThatCannotBeStoredAsTheyAreAreClampedOrLeftOut() async throws {
+        let odd = ["expires_in": "100000000000000000", "scope": "read\u{0}write other", "instance_url": "https://x.example\u{0}"]
+        try await SchedulerHarness.with(fake: .init(tokenAnswerExtras: odd)) { harness in
+            let (record, _) = try await harness.seed(user: "u_odd")
+            let (other, _) = try await harness.seed(user: "u_other", dueIn: 2)
+            try await harness.running([harness.scheduler(concurrency: 1)]) {
+                try await harness.expectEventually("both refreshed", timeout: .seconds(20)) {
+                    harness.fake.counters.refreshGrants >= 2
+                }
+                try await harness.expectEventually("both written") {
+                    let written = try await harness.pool.query(
+                        "SELECT count(*)::bigint FROM connector_tokens WHERE last_refreshed_at IS NOT NULL AND id IN (\(record.id), \(other.id))")
+                    return try written[0].decode(Int64.self, at: 0) == 2
+                }
+            }
+            let years = try await harness.column(
+                "SELECT extract(epoch FROM expires_at - now())::float8 / 31536000 FROM connector_tokens", id: record.id, as: Double.self)
+            #expect(years > 9 && years <= 10.01)
+            #expect(try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self) == "connected")
+            #expect(try await harness.column("SELECT scopes FROM connector_tokens", id: record.id, as: [String].self) == ["other"])
+            #expect(try await harness.column("SELECT metadata::text FROM connector_tokens", id: record.id, as: String.self).contains("instance_url") == false)
+        }
+    }
+
     @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
         try await SchedulerHarness.with(maxConnections: 12) { harness in
             let count = 300

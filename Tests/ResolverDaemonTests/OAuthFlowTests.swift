@@ -62,6 +62,23 @@ import Testing
         }
     }
 
+    /// An `expires_in` of 10^17 seconds (a string, so past the JSON number guard) once trapped the process at the
+    /// callback; the lifetime is clamped to ten years and the grant is stored.
+    @Test func aCallbackWithAnAbsurdLifetimeStoresAClampedExpiry() async throws {
+        try await ConnectorsHarness.with(oauthConfiguration: .init(tokenAnswerExtras: ["expires_in": "100000000000000000"])) { harness in
+            let key = try await harness.apiKey(for: "u_forever")
+            try await harness.daemon.withAPI { client in
+                let started = try await authorize(client, key: key)
+                let back = try await harness.approve(try #require(started["auth_url"] as? String))
+                let done = try await callback(client, back)
+                #expect(done.status == .ok, "\(done.text)")
+                let record = try #require(try await harness.daemon.runtime.store.find(userID: "u_forever", reference: "fake_oauth"))
+                let years = (record.expiresAt ?? .distantPast).timeIntervalSinceNow / 31_536_000
+                #expect(years > 9 && years <= 10.01)
+            }
+        }
+    }
+
     @Test func everyStateFailureIsRefusedAndStoresNothing() async throws {
         try await ConnectorsHarness.with { harness in
             let key = try await harness.apiKey(for: "u_state")

@@ -31,10 +31,28 @@ public struct GitHubApp: Sendable {
 public struct TokenResponse: Sendable {
     public var accessToken: String
     public var refreshToken: String?
+    /// Seconds, within 0 ... ``maximumLifetime``.
     public var expiresIn: Int?
     public var scopes: [String]?
     /// The whole answer's other facts (Salesforce's `instance_url`, TikTok's advertiser ids), never a token.
     public var facts: [String: String]
+
+    /// The longest lifetime taken from a provider (ten years): a larger `expires_in` is clamped to it, since
+    /// neither the refresh timing nor PostgreSQL's timestamps can hold any number a provider may send.
+    public static let maximumLifetime = 10 * 365 * 86_400
+    /// The longest token kept; a longer one is an answer resolverd cannot read.
+    public static let tokenLimit = 16 * 1024
+
+    /// A lifetime as a provider wrote it (a number, or digits in a string), clamped to 0 ... ``maximumLifetime``.
+    static func lifetime(_ value: JSONValue?) -> Int? {
+        guard let text = value?.text, let seconds = Double(text), seconds.isFinite else { return nil }
+        return Int(min(max(seconds, 0), Double(maximumLifetime)))
+    }
+
+    /// True for text PostgreSQL and HTTP headers can hold as it is: no control characters (NUL above all).
+    static func isPlain(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
+    }
 }
 
 /// What a provider said to a call, classified the way resolverd acts on it.
@@ -175,7 +193,8 @@ public final class ProviderClient: Sendable {
             throw failure
         }
         guard let token = json?.object?["token"]?.text else { throw ProviderFailure.malformed("the installation answer has no token") }
-        let expiresIn = json?.object?["expires_at"]?.text.flatMap { try? Date($0, strategy: .iso8601) }.map { Int($0.timeIntervalSince(now)) }
+        let expiresIn = json?.object?["expires_at"]?.text.flatMap { try? Date($0, strategy: .iso8601) }
+            .flatMap { TokenResponse.lifetime(.number($0.timeIntervalSince(now))) }
         return TokenResponse(accessToken: token, refreshToken: nil, expiresIn: expiresIn ?? 3600, scopes: nil, facts: [:])
     }
 
@@ -221,15 +240,24 @@ public final class ProviderClient: Sendable {
         guard let object = body?.object, let accessToken = object["access_token"]?.text, !accessToken.isEmpty else {
             throw ProviderFailure.malformed("the token answer has no access_token")
         }
-        let expiresIn = object["expires_in"].flatMap { $0.text.flatMap(Int.init) }
-        let scope = object["scope"]?.text.map { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) }
+        // What cannot be stored or sent on is refused or left out here, before anything is written: a write that
+        // can never succeed would otherwise be retried with the only copy of a rotated refresh token.
+        let refreshToken = object["refresh_token"]?.text.flatMap { $0.isEmpty ? nil : $0 }
+        for token in [accessToken, refreshToken].compactMap({ $0 }) {
+            guard token.utf8.count <= TokenResponse.tokenLimit, TokenResponse.isPlain(token) else {
+                throw ProviderFailure.malformed("a token in the answer is too long or holds control characters")
+            }
+        }
+        let scope = object["scope"]?.text.map {
+            $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init).filter { TokenResponse.isPlain($0) && $0.utf8.count <= 256 }
+        }
         var facts: [String: String] = [:]
         for (key, value) in object where !["access_token", "refresh_token", "id_token"].contains(key) {
-            if let text = value.text { facts[key] = text }
+            if let text = value.text, TokenResponse.isPlain(key), !text.unicodeScalars.contains("\u{0}"), text.utf8.count <= 4096 { facts[key] = text }
         }
         return TokenResponse(
-            accessToken: accessToken, refreshToken: object["refresh_token"]?.text.flatMap { $0.isEmpty ? nil : $0 },
-            expiresIn: expiresIn, scopes: scope, facts: facts)
+            accessToken: accessToken, refreshToken: refreshToken, expiresIn: TokenResponse.lifetime(object["expires_in"]), scopes: scope,
+            facts: facts)
     }
 
     /// The failure an answer stands for, or nil when it is a success. Providers differ (PROVIDERS.md): GitHub

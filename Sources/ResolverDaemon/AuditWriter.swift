@@ -1,6 +1,7 @@
 import FailureLogging
 import Foundation
 import Logging
+import NIOCore
 import PGClient
 import ServiceLifecycle
 import Synchronization
@@ -41,7 +42,18 @@ final class AuditWriter: Service, Sendable {
 
     private let pool: PGConnectionPool
     private let logger: Logger
-    private let buffer = Mutex<[Event]>([])
+    /// Events not written yet, oldest first, in a ring: appending and dropping the oldest cost the same however
+    /// full it is. Events leave it only once written, so a failed write puts nothing back.
+    private let buffer = Mutex(Buffer())
+    /// Hears how many events a full buffer dropped (for the metrics).
+    private let onDrop: @Sendable (Int) -> Void
+
+    private struct Buffer {
+        var events = CircularBuffer<Event>(initialCapacity: 1024)
+        /// The sequence number of `events.first`: every event ever buffered has one, so a write knows which of the
+        /// events it took are still there to remove after the oldest were dropped meanwhile.
+        var firstSequence: UInt64 = 0
+    }
     private let pacing: Pacing
     /// Beyond this many unwritten events (a long database outage) the oldest are dropped, and counted.
     private let capacity: Int
@@ -53,8 +65,10 @@ final class AuditWriter: Service, Sendable {
 
     init(
         pool: PGConnectionPool, logger: Logger, interval: Duration = .milliseconds(100),
-        shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000, failures: FailureLog? = nil
+        shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000, failures: FailureLog? = nil,
+        onDrop: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
+        self.onDrop = onDrop
         self.pool = pool
         self.logger = logger
         self.failures = failures ?? FailureLog(logger: logger)
@@ -63,17 +77,20 @@ final class AuditWriter: Service, Sendable {
     }
 
     func record(_ event: Event) {
-        let overflow = buffer.withLock { events -> Int in
-            events.append(event)
-            guard events.count > capacity else { return 0 }
-            let excess = events.count - capacity
-            events.removeFirst(excess)
-            return excess
+        let overflowed = buffer.withLock { buffer -> Bool in
+            buffer.events.append(event)
+            guard buffer.events.count > capacity else { return false }
+            buffer.events.removeFirst()
+            buffer.firstSequence += 1
+            return true
         }
-        if overflow > 0 { dropped.add(overflow, ordering: .relaxed) }
+        if overflowed {
+            dropped.add(1, ordering: .relaxed)
+            onDrop(1)
+        }
     }
 
-    var pending: Int { buffer.withLock { $0.count } }
+    var pending: Int { buffer.withLock { $0.events.count } }
 
     func run() async throws {
         // Only the wait between flushes ends early on shutdown: a write in progress is never cancelled.
@@ -95,29 +112,35 @@ final class AuditWriter: Service, Sendable {
         if pending > 0 { logger.error("audit events could not be written before shutdown", metadata: ["count": "\(pending)"]) }
     }
 
-    /// Writes everything buffered and answers how many events that was; on failure the events go back to the
-    /// front of the buffer.
+    /// Writes what is buffered, in slices of at most 5,000 events, and answers how many events that was. A slice
+    /// leaves the buffer only once written; a failed write leaves it where it was for the next flush.
     @discardableResult
     func flush() async -> Int {
-        let batch = buffer.withLock { events -> [Event] in
-            defer { events.removeAll(keepingCapacity: true) }
-            return events
-        }
-        guard !batch.isEmpty else { return 0 }
-        for start in stride(from: 0, to: batch.count, by: 5_000) {
-            let slice = batch[start..<min(start + 5_000, batch.count)]
+        var written = 0
+        var remaining = pending
+        while remaining > 0 {
+            let (first, slice) = buffer.withLock { buffer in (buffer.firstSequence, Array(buffer.events.prefix(min(remaining, 5_000)))) }
+            guard !slice.isEmpty else { break }
             do {
-                try await insert(slice)
+                try await insert(slice[...])
                 failures.clear(Self.writeFailures)
             } catch {
-                failures.record(Self.writeFailures, "audit write failed; will retry", metadata: ["error": "\(error)", "count": "\(batch.count - start)"])
-                buffer.withLock { $0.insert(contentsOf: batch[start...], at: 0) }
-                return start
+                failures.record(Self.writeFailures, "audit write failed; will retry", metadata: ["error": "\(error)", "count": "\(remaining)"])
+                return written
             }
+            buffer.withLock { buffer in
+                // The oldest may have been dropped meanwhile: remove only what is left of this slice.
+                let end = first + UInt64(slice.count)
+                let done = min(Int(end > buffer.firstSequence ? end - buffer.firstSequence : 0), buffer.events.count)
+                buffer.events.removeFirst(done)
+                buffer.firstSequence += UInt64(done)
+            }
+            written += slice.count
+            remaining -= slice.count
         }
         let lost = dropped.exchange(0, ordering: .relaxed)
         if lost > 0 { logger.error("audit events dropped while the database was unavailable", metadata: ["count": "\(lost)"]) }
-        return batch.count
+        return written
     }
 
     /// One row per (actor, action, outcome) holding its events' times, connectors, providers and users as binary

@@ -20,6 +20,7 @@ final class ResolverMetrics: Sendable {
     private let cacheMisses: Counter
     private let eventLoopAnswers: Counter
     private let fastPathReads: Counter
+    private let auditDropped: Counter
     private let resolveReadSize: ValueHistogram
     /// Counters for the outcomes the resolver knows, made once: looking one up per request costs a lock.
     private let outcomes: [String: Counter]
@@ -40,6 +41,8 @@ final class ResolverMetrics: Sendable {
         fastPathReads = registry.makeCounter(descriptor: Self.name(
             "resolve_fast_path_reads", unit: "total",
             help: "Resolves the cache could not answer, read from the database and answered without the router"))
+        auditDropped = registry.makeCounter(descriptor: Self.name(
+            "audit_events_dropped", unit: "total", help: "Audit events dropped because the buffer was full while writes failed"))
         resolveReadSize = registry.makeValueHistogram(
             descriptor: Self.name("resolve_read_connectors", unit: "", help: "Connectors asked for by one resolve read (more than one: reads batched under load)"),
             buckets: [1, 2, 4, 8, 16, 32, 64])
@@ -104,6 +107,11 @@ final class ResolverMetrics: Sendable {
     /// Counts one resolve that ``ResolveFastPath`` sent to the database itself.
     func recordFastPathRead() {
         fastPathReads.increment()
+    }
+
+    /// Counts audit events a full buffer dropped.
+    func recordAuditDropped(_ count: Int) {
+        auditDropped.increment(by: Int64(count))
     }
 
     /// Counts one connection a listener closed on its own.

@@ -51,7 +51,7 @@ struct ResolverRuntime: Sendable {
         self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
         self.tokens = tokens
         self.metrics = metrics
-        self.audit = AuditWriter(pool: pool, logger: logger, failures: failures)
+        self.audit = AuditWriter(pool: pool, logger: logger, failures: failures, onDrop: { metrics.recordAuditDropped($0) })
         self.migrator = ConnectorsSchema.migrator()
         self.cache = ResolveCache(capacity: cacheSize)
         let apiKeys = APIKeys(pool: pool)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PGClient
 import PGTestSupport
+import Synchronization
 import Testing
 
 @testable import ResolverDaemon
@@ -103,6 +104,30 @@ import Testing
             #expect(await audit.flush() == 4)
             let users = try await pool.query("SELECT user_id FROM audit_events ORDER BY occurred_at")
             #expect(try users.map { try $0.decode(String.self, at: 0) } == ["u_0", "u_1", "u_2", "u_3"])
+        }
+    }
+
+    /// Writes failing while reads work (here: no audit table yet) with the buffer full. Each event still costs the
+    /// same (a ring, not an array shifted per event), the oldest are dropped and counted, nothing is written twice,
+    /// and what is left is written in order once writes work again.
+    @Test(.timeLimit(.minutes(1))) func aFullBufferWithFailingWritesCostsTheSamePerEventAndLosesOnlyTheOldest() async throws {
+        try await TestDatabase.withSchema { pool, _ in
+            let dropped = Mutex(0)
+            let capacity = 100_000
+            let audit = AuditWriter(pool: pool, logger: Logger(label: "test"), capacity: capacity, onDrop: { count in dropped.withLock { $0 += count } })
+            for n in 0..<capacity { audit.record(Self.event("gateway", "ok", n)) }
+            #expect(await audit.flush() == 0)  // the table is not there: the write fails, nothing leaves the buffer
+            // Another 200,000 into the full buffer: each drops the oldest.
+            for n in capacity..<(3 * capacity) { audit.record(Self.event("gateway", "ok", n)) }
+            #expect(await audit.flush() == 0)
+            #expect(audit.pending == capacity)
+            #expect(dropped.withLock { $0 } == 2 * capacity)
+            try await ConnectorsSchema.migrator().migrate(on: pool)
+            #expect(await audit.flush() == capacity)
+            #expect(audit.pending == 0)
+            let users = try await pool.query("SELECT user_id FROM audit_events ORDER BY occurred_at").map { try $0.decode(String.self, at: 0) }
+            #expect(users.count == capacity)
+            #expect(users.first == "u_\(2 * capacity)" && users.last == "u_\(3 * capacity - 1)")
         }
     }
 }

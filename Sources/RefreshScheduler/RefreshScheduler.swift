@@ -201,7 +201,8 @@ public final class RefreshScheduler: Service, Sendable {
             tokens = try await providerLimiter(provider.slug).withSlot {
                 // The wait for the slot may have outlasted the lease: renew it and read the refresh token again now.
                 switch try await self.store.renewLease(
-                    id: leased.id, owner: self.configuration.owner, lease: self.configuration.lease, version: leased.version)
+                    id: leased.id, owner: self.configuration.owner, token: leased.leaseToken, lease: self.configuration.lease,
+                    version: leased.version)
                 {
                 case .renewed(let current): return try await self.callProvider(provider, current)
                 case .lost: throw LeaseLost()
@@ -232,7 +233,7 @@ public final class RefreshScheduler: Service, Sendable {
             try await postpone(leased, error: error.message, retryAfter: nil, started: started, backoff: configuration.maximumBackoff)
             return nil
         } catch is CancellationError {
-            try? await store.releaseLease(id: leased.id, owner: configuration.owner)
+            try? await store.releaseLease(id: leased.id, owner: configuration.owner, token: leased.leaseToken)
             throw CancellationError()
         }
         let now = Date()
@@ -251,7 +252,7 @@ public final class RefreshScheduler: Service, Sendable {
         while true {
             do {
                 let written = try await store.completeRefresh(
-                    id: leased.id, owner: configuration.owner, with: refreshed, budgetFloor: configuration.budgetFloor)
+                    id: leased.id, owner: configuration.owner, token: leased.leaseToken, with: refreshed, budgetFloor: configuration.budgetFloor)
                 if written == nil {
                     logger.error("lease lost before the refresh was written; the result is discarded", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
                     observe(leased.provider, .leaseLost, started.duration(to: .now))
@@ -319,7 +320,7 @@ public final class RefreshScheduler: Service, Sendable {
         failures.record(kind, "refresh failed; retrying later", metadata: [
             "connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)", "failures": "\(leased.failures + 1)", "retry_at": "\(next)",
         ])
-        try await store.postponeRefresh(id: leased.id, owner: configuration.owner, until: next, error: error)
+        try await store.postponeRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: next, error: error)
         observe(leased.provider, .transientFailure, started.duration(to: .now))
     }
 
@@ -328,7 +329,9 @@ public final class RefreshScheduler: Service, Sendable {
         failures.record(
             FailureLog.Kind(condition: "grants refused at \(leased.provider)", counted: "connectors marked needs_reauth", level: .warning),
             "connector needs to be connected again", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
-        guard try await store.markNeedsReauth(id: leased.id, owner: configuration.owner, reason: reason, eventID: eventID) else {
+        guard try await store.markNeedsReauth(
+            id: leased.id, owner: configuration.owner, token: leased.leaseToken, reason: reason, eventID: eventID)
+        else {
             observe(leased.provider, .leaseLost, started.duration(to: .now))
             return
         }
@@ -393,7 +396,7 @@ public final class RefreshScheduler: Service, Sendable {
                 throw Self.budgetSpent(until)
             case .claimed(let leased):
                 if let version, leased.version != version {
-                    try await self.store.releaseLease(id: connectorID, owner: self.configuration.owner)
+                    try await self.store.releaseLease(id: connectorID, owner: self.configuration.owner, token: leased.leaseToken)
                     return try await self.store.resolve(id: connectorID)
                 }
                 return try await self.refresh(leased)

@@ -334,6 +334,36 @@ import Testing
         }
     }
 
+    /// The lease fence is the claim, not the replica: after a reconnect the same replica claims the row again, and
+    /// the slow refresh of the old grant it started before must not overwrite the new grant's tokens.
+    @Test func aWriteUnderALeaseIsFencedOnItsClaimNotOnlyItsReplica() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, _) = try await harness.seed(user: "u_fence")
+            let store = harness.store
+            let first = try #require(try await store.claimDue(owner: "replica-a", limit: 1, lease: .seconds(60)).first?.get())
+            // The user connects again meanwhile (perhaps another account): the lease is cleared.
+            let reconnected = harness.fake.issueTokens()
+            try await store.put(
+                userID: "u_fence", provider: "fake_oauth",
+                credential: Credential(
+                    type: .oauth, accessToken: reconnected.accessToken, refreshToken: reconnected.refreshToken,
+                    expiresAt: Date().addingTimeInterval(3600)),
+                nextRefreshAt: Date())
+            let second = try #require(try await store.claimDue(owner: "replica-a", limit: 1, lease: .seconds(60)).first?.get())
+            #expect(second.leaseToken != first.leaseToken)
+            // The old grant's refresh ends now: refused, whatever the replica.
+            let old = harness.fake.issueTokens()
+            let late = RefreshedCredential(
+                accessToken: old.accessToken, refreshToken: old.refreshToken, expiresAt: Date().addingTimeInterval(3600), scopes: nil,
+                nextRefreshAt: nil)
+            #expect(try await store.completeRefresh(id: record.id, owner: "replica-a", token: first.leaseToken, with: late) == nil)
+            #expect(try await store.postponeRefresh(id: record.id, owner: "replica-a", token: first.leaseToken, until: Date(), error: "x") == false)
+            #expect(try await store.secrets(of: record.id).accessToken == reconnected.accessToken)
+            // The current claim still writes.
+            #expect(try await store.completeRefresh(id: record.id, owner: "replica-a", token: second.leaseToken, with: late) != nil)
+        }
+    }
+
     @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
         try await SchedulerHarness.with(maxConnections: 12) { harness in
             let count = 300

@@ -13,6 +13,8 @@ public struct LeasedConnector: Sendable {
     public var metadataJSON: String
     public var failures: Int
     public var version: Int64
+    /// The claim's own token: writes under this lease are fenced on it.
+    public var leaseToken: String
 }
 
 /// What taking one connector's lease found.
@@ -68,25 +70,28 @@ public struct RefreshBacklog: Sendable {
 }
 
 /// Leases: the refresh scheduler's statements. A replica takes due connectors with `FOR UPDATE SKIP LOCKED`,
-/// sets its lease and reads them in one statement; it writes a result only while it still holds the lease
-/// (fencing), in one statement that clears the lease and announces the change.
+/// sets its lease (owner, expiry and a token of this claim) and reads them in one statement; it writes a result
+/// only while that claim still holds the lease (fencing on owner and token), in one statement that clears the
+/// lease and announces the change.
 extension ConnectorStore {
     /// The NOTIFY channel of connector events (`needs_reauth`); payload
     /// `{"event", "event_id", "id", "user_id", "provider", "reason", "at"}`.
     public static let eventChannel = "resolverd_connector_events"
 
     static let leaseColumns: StaticString = """
-        id, user_id, provider, access_token, refresh_token, expires_at, settings::text, metadata::text, refresh_failures, version
+        id, user_id, provider, access_token, refresh_token, expires_at, settings::text, metadata::text, refresh_failures, version, lease_token
         """
 
     func leased(_ row: PGRow) throws -> LeasedConnector {
         let (id, userID, provider, access, refresh, expiresAt, settings, metadata, failures, version) =
             try row.decode((String, String, String, [UInt8]?, [UInt8]?, Date?, String, String, Int32, Int64).self)
+        let leaseToken = try row.decode(String?.self, at: 10) ?? ""
         return LeasedConnector(
             id: id, userID: userID, provider: provider,
             accessToken: try access.map { try cipher.open($0, id: id, column: .accessToken) },
             refreshToken: try refresh.map { try cipher.open($0, id: id, column: .refreshToken) },
-            expiresAt: expiresAt, settingsJSON: settings, metadataJSON: metadata, failures: Int(failures), version: version)
+            expiresAt: expiresAt, settingsJSON: settings, metadataJSON: metadata, failures: Int(failures), version: version,
+            leaseToken: leaseToken)
     }
 
     /// Takes up to `limit` due connectors whose lease is free or expired, leases them to `owner` for `lease`, and
@@ -95,7 +100,8 @@ extension ConnectorStore {
     public func claimDue(owner: String, limit: Int, lease: Duration) async throws -> [Result<LeasedConnector, any Error>] {
         let rows = try await pool.query(
             """
-            UPDATE connector_tokens c SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            UPDATE connector_tokens c SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds)),
+                lease_token = gen_random_uuid()::text
             FROM (
                 SELECT id FROM connector_tokens
                 WHERE status = 'connected' AND next_refresh_at <= now() AND (lease_owner IS NULL OR lease_expires_at < now())
@@ -104,7 +110,7 @@ extension ConnectorStore {
             ) due
             WHERE c.id = due.id
             RETURNING c.id, c.user_id, c.provider, c.access_token, c.refresh_token, c.expires_at, c.settings::text, c.metadata::text,
-                      c.refresh_failures, c.version
+                      c.refresh_failures, c.version, c.lease_token
             """)
         return rows.map { row in Result { try leased(row) } }
     }
@@ -113,7 +119,8 @@ extension ConnectorStore {
     public func claim(id: String, owner: String, lease: Duration) async throws -> LeaseClaim {
         let rows = try await pool.query(
             """
-            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds)),
+                lease_token = gen_random_uuid()::text
             WHERE id = \(id) AND status = 'connected' AND (lease_owner IS NULL OR lease_expires_at < now())
               AND (refresh_budget_until IS NULL OR refresh_budget_until <= now())
             RETURNING \(unsafe: Self.leaseColumns)
@@ -136,20 +143,21 @@ extension ConnectorStore {
     ///
     /// A connector refreshed at the provider within its budget (`refresh_budget_until`) is not renewed: its lease is freed
     /// and its next refresh set to the budget's end.
-    public func renewLease(id: String, owner: String, lease: Duration, version: Int64) async throws -> LeaseRenewal {
+    public func renewLease(id: String, owner: String, token: String, lease: Duration, version: Int64) async throws -> LeaseRenewal {
         let rows = try await pool.query(
             """
-            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            UPDATE connector_tokens SET lease_owner = \(owner), lease_expires_at = now() + make_interval(secs => \(lease.seconds)),
+                lease_token = \(token)
             WHERE id = \(id) AND status = 'connected' AND version = \(version)
-              AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < now())
+              AND (lease_owner IS NULL OR (lease_owner = \(owner) AND lease_token = \(token)) OR lease_expires_at < now())
               AND (refresh_budget_until IS NULL OR refresh_budget_until <= now())
             RETURNING \(unsafe: Self.leaseColumns)
             """)
         if let row = rows.first { return .renewed(try leased(row)) }
         let deferred = try await pool.query(
             """
-            UPDATE connector_tokens SET next_refresh_at = refresh_budget_until, lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = \(id) AND lease_owner = \(owner) AND refresh_budget_until > now()
+            UPDATE connector_tokens SET next_refresh_at = refresh_budget_until, lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token) AND refresh_budget_until > now()
             RETURNING next_refresh_at
             """)
         if let until = try deferred.first?.decode(Date.self, at: 0) { return .budgetSpent(until: until) }
@@ -163,7 +171,7 @@ extension ConnectorStore {
     /// quarter of the new token's lifetime), however many callers and replicas ask; the next scheduled refresh is
     /// never inside that.
     public func completeRefresh(
-        id: String, owner: String, with refreshed: RefreshedCredential, budgetFloor: Duration = .seconds(10)
+        id: String, owner: String, token: String, with refreshed: RefreshedCredential, budgetFloor: Duration = .seconds(10)
     ) async throws -> ResolvedConnector? {
         let access = try cipher.seal(refreshed.accessToken, id: id, column: .accessToken)
         let refresh = try refreshed.refreshToken.map { try cipher.seal($0, id: id, column: .refreshToken) }
@@ -179,8 +187,9 @@ extension ConnectorStore {
                         \(refreshed.nextRefreshAt)::timestamptz, now() + greatest(
                             make_interval(secs => \(budgetFloor.seconds)), (\(refreshed.expiresAt)::timestamptz - now()) / 4)) END,
                     last_refreshed_at = now(), refresh_failures = 0,
-                    last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, version = version + 1, updated_at = now()
-                WHERE id = \(id) AND lease_owner = \(owner)
+                    last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL, version = version + 1,
+                    updated_at = now()
+                WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)
                 RETURNING \(unsafe: Self.recordColumns)
             )
             SELECT updated.*, pg_notify(\(Self.changeChannel), json_build_object('id', id, 'user_id', user_id, 'provider', provider)::text)::text
@@ -192,12 +201,12 @@ extension ConnectorStore {
 
     /// A refresh that failed for now: counts it, sets the next attempt, frees the lease. False when the lease was lost.
     @discardableResult
-    public func postponeRefresh(id: String, owner: String, until next: Date, error: String) async throws -> Bool {
+    public func postponeRefresh(id: String, owner: String, token: String, until next: Date, error: String) async throws -> Bool {
         let rows = try await pool.query(
             """
             UPDATE connector_tokens SET refresh_failures = refresh_failures + 1, last_refresh_error = \(error),
-                next_refresh_at = \(next), lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = \(id) AND lease_owner = \(owner)
+                next_refresh_at = \(next), lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)
             RETURNING id
             """)
         return !rows.isEmpty
@@ -206,14 +215,14 @@ extension ConnectorStore {
     /// A refresh that failed for good: the connector needs the user to connect again. Stops its schedule and
     /// announces both the change and a `needs_reauth` event, in one statement. False when the lease was lost.
     @discardableResult
-    public func markNeedsReauth(id: String, owner: String, reason: String, eventID: String) async throws -> Bool {
+    public func markNeedsReauth(id: String, owner: String, token: String, reason: String, eventID: String) async throws -> Bool {
         let rows = try await pool.query(
             """
             WITH updated AS (
                 UPDATE connector_tokens SET status = 'needs_reauth', last_refresh_error = \(reason), next_refresh_at = NULL,
-                    refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL,
+                    refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL,
                     version = version + 1, updated_at = now()
-                WHERE id = \(id) AND lease_owner = \(owner)
+                WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)
                 RETURNING id, user_id, provider
             )
             SELECT pg_notify(\(Self.changeChannel), json_build_object('id', id, 'user_id', user_id, 'provider', provider)::text)::text,
@@ -226,8 +235,12 @@ extension ConnectorStore {
     }
 
     /// Frees a lease without writing (a shutdown before the provider call).
-    public func releaseLease(id: String, owner: String) async throws {
-        _ = try await pool.query("UPDATE connector_tokens SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(id) AND lease_owner = \(owner)")
+    public func releaseLease(id: String, owner: String, token: String) async throws {
+        _ = try await pool.query(
+            """
+            UPDATE connector_tokens SET lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)
+            """)
     }
 
     /// When the next refresh could start: the earliest due connector with a free lease, or the earliest lease to expire.

@@ -83,7 +83,8 @@ public final class ConnectorStore: Sendable {
                     settings = COALESCE(\(settingsJSON)::jsonb, settings), role = COALESCE(\(role?.rawValue)::text, role),
                     health = CASE WHEN \(checkedAt)::timestamptz IS NULL THEN health ELSE 'ok' END,
                     last_checked_at = COALESCE(\(checkedAt)::timestamptz, last_checked_at),
-                    refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, status_before_disabled = NULL,
+                    refresh_failures = 0, last_refresh_error = NULL, lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL,
+                    status_before_disabled = NULL,
                     next_refresh_at = \(nextRefreshAt),
                     version = version + 1, updated_at = now()
                 WHERE id = \(id)

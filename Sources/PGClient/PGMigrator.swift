@@ -136,8 +136,17 @@ public struct PGMigrator: Sendable {
         return statuses.sorted { $0.version < $1.version }
     }
 
-    /// True when every migration of this binary is applied and the database has none it does not know.
+    /// True when every migration of this binary is applied. Versions newer than all of this binary's are fine:
+    /// migrations are additive across one release, so an older binary keeps serving while `migrate` runs ahead of
+    /// a rolling deploy. An unknown version older than this binary's newest (a gap) is not.
     public func isCurrent(on pool: PGConnectionPool) async throws -> Bool {
-        try await status(on: pool).allSatisfy { $0.state == .applied || $0.state == .modified }
+        let newest = migrations.map(\.version).max() ?? 0
+        return try await status(on: pool).allSatisfy { status in
+            switch status.state {
+            case .applied, .modified: true
+            case .unknown: status.version > newest
+            case .pending: false
+            }
+        }
     }
 }

@@ -50,9 +50,13 @@ import Testing
             edited[1].sql += " -- edited"
             let older = PGMigrator(migrations: [edited[0]] + [edited[1]])
             #expect(try await older.status(on: pool).map(\.state) == [.applied, .modified])
+            // An older binary against a schema a newer one migrated ahead (a rolling upgrade): still current.
             let oldBinary = PGMigrator(migrations: [migrations[0]])
             #expect(try await oldBinary.status(on: pool).map(\.state) == [.applied, .unknown])
-            #expect(try await oldBinary.isCurrent(on: pool) == false)
+            #expect(try await oldBinary.isCurrent(on: pool))
+            // A gap (a version this binary should know is missing) is not.
+            let gapped = PGMigrator(migrations: [migrations[1]])
+            #expect(try await gapped.isCurrent(on: pool) == false)
         }
     }
 }

@@ -364,6 +364,20 @@ import Testing
         }
     }
 
+    /// A refresh in flight that fails for good while the user disables the connector leaves it disabled; enabling it
+    /// again shows that it needs a new grant.
+    @Test func aRefreshFailingForGoodDoesNotUndoADisable() async throws {
+        try await SchedulerHarness.with { harness in
+            let (record, _) = try await harness.seed(user: "u_disabled")
+            let store = harness.store
+            let claimed = try #require(try await store.claimDue(owner: "replica-a", limit: 1, lease: .seconds(60)).first?.get())
+            #expect(try await store.update(userID: "u_disabled", reference: record.id, change: .init(enabled: false))?.status == .disabled)
+            #expect(try await store.markNeedsReauth(id: record.id, owner: "replica-a", token: claimed.leaseToken, reason: "invalid_grant", eventID: "ev_test"))
+            #expect(try await store.find(userID: "u_disabled", reference: record.id)?.status == .disabled)
+            #expect(try await store.update(userID: "u_disabled", reference: record.id, change: .init(enabled: true))?.status == .needsReauth)
+        }
+    }
+
     @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
         try await SchedulerHarness.with(maxConnections: 12) { harness in
             let count = 300

@@ -219,7 +219,11 @@ extension ConnectorStore {
         let rows = try await pool.query(
             """
             WITH updated AS (
-                UPDATE connector_tokens SET status = 'needs_reauth', last_refresh_error = \(reason), next_refresh_at = NULL,
+                UPDATE connector_tokens SET
+                    -- A connector the user disabled meanwhile stays disabled, and comes back needing a new grant.
+                    status = CASE WHEN status = 'disabled' THEN 'disabled' ELSE 'needs_reauth' END,
+                    status_before_disabled = CASE WHEN status = 'disabled' THEN 'needs_reauth' ELSE status_before_disabled END,
+                    last_refresh_error = \(reason), next_refresh_at = NULL,
                     refresh_failures = refresh_failures + 1, lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL,
                     version = version + 1, updated_at = now()
                 WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)

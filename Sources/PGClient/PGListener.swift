@@ -20,6 +20,15 @@ public struct PGListener: Sendable {
     /// The first wait before reconnecting; it doubles on each failure up to `maximumBackoff`.
     public var initialBackoff: Duration = .milliseconds(100)
     public var maximumBackoff: Duration = .seconds(5)
+    /// How often the idle listening connection is asked a `SELECT 1`, and how long the answer may take: a connection
+    /// dropped silently on the way (NAT, a load balancer) or a server that stopped answering is closed and made
+    /// again within about the sum, instead of going unnoticed until TCP gives up (hours). TCP keepalives are set
+    /// as well, unless the configuration sets them.
+    public var probeInterval: Duration = .seconds(30)
+    public var probeTimeout: Duration = .seconds(5)
+    /// Events kept for a consumer that falls behind; past it the oldest are dropped, and the consumer is told to
+    /// start afresh (`.disconnected`, then `.listening`).
+    public var bufferLimit = 65_536
 
     /// Where failed reconnects are summarised: one line when the connection is lost, then a count per interval.
     public var failures: FailureLog
@@ -35,7 +44,7 @@ public struct PGListener: Sendable {
 
     /// Events for `channels` until the consumer stops iterating (or its task is cancelled).
     public func events(channels: [String]) -> AsyncStream<PGListenerEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: PGListenerEvent.self, bufferingPolicy: .bufferingNewest(65_536))
+        let (stream, continuation) = AsyncStream.makeStream(of: PGListenerEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
         let listener = self
         let task = Task {
             await listener.listen(channels: channels, into: continuation)
@@ -49,13 +58,19 @@ public struct PGListener: Sendable {
         var backoff = initialBackoff
         while !Task.isCancelled {
             do {
-                let connection = try await PGConnection.connect(configuration)
+                let connection = try await PGConnection.connect(Self.withKeepalives(configuration))
                 // Notifications can be read in the same batch as LISTEN's answer, before this task resumes: they
                 // wait here until `.listening` is out, so consumers always see it first.
                 let gate = Mutex<[PGNotification]?>([])
                 connection.setNotificationHandler { note in
                     gate.withLock { held in
-                        if held == nil { continuation.yield(.notification(note)) } else { held!.append(note) }
+                        guard held == nil else { return held!.append(note) }
+                        if case .dropped = continuation.yield(.notification(note)) {
+                            // The consumer fell so far behind that the oldest notifications were dropped: tell it
+                            // to start afresh, as after a reconnect. The newest events are kept, so these arrive.
+                            continuation.yield(.disconnected)
+                            continuation.yield(.listening)
+                        }
                     }
                 }
                 let statement = channels.map { "LISTEN " + PGQuery.quoteIdentifier($0) }.joined(separator: "; ")
@@ -68,7 +83,13 @@ public struct PGListener: Sendable {
                 backoff = initialBackoff
                 failures.clear(Self.reconnects)
                 await withTaskCancellationHandler {
-                    await connection.waitUntilClosed()
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { await connection.waitUntilClosed() }
+                        group.addTask { [probeInterval, probeTimeout] in await Self.probe(connection, every: probeInterval, within: probeTimeout) }
+                        await group.next()
+                        connection.close()
+                        group.cancelAll()
+                    }
                 } onCancel: {
                     connection.close()
                 }
@@ -83,6 +104,37 @@ public struct PGListener: Sendable {
                 backoff = min(backoff * 2, maximumBackoff)
             }
         }
+    }
+}
+
+extension PGListener {
+    /// Asks `SELECT 1` every `interval`; returns, having closed the connection, when an answer does not come within
+    /// `timeout` or the statement fails.
+    static func probe(_ connection: PGConnection, every interval: Duration, within timeout: Duration) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            let deadline = Task {
+                try await Task.sleep(for: timeout)
+                connection.close()
+            }
+            let answered = (try? await connection.execute(unsafeSQL: "SELECT 1")) != nil
+            deadline.cancel()
+            if !answered {
+                connection.close()
+                return
+            }
+        }
+    }
+
+    /// `configuration` with TCP keepalives on, where it does not say otherwise.
+    static func withKeepalives(_ configuration: PGConnectionConfiguration) -> PGConnectionConfiguration {
+        guard configuration["keepalives"] == nil else { return configuration }
+        var configuration = configuration
+        configuration.set("keepalives", "1")
+        configuration.set("keepalives_idle", "30")
+        configuration.set("keepalives_interval", "10")
+        configuration.set("keepalives_count", "3")
+        return configuration
     }
 }
 

@@ -80,6 +80,54 @@ func notifyingWithoutPause(_ pool: PGConnectionPool, channel: String) -> Task<Vo
 
     /// With notifications arriving all the time, some come in the same read as LISTEN's answer; they still
     /// follow `.listening`, which tells a consumer it may start.
+    /// A listening connection whose server stops answering (its backend stopped with SIGSTOP, as a connection
+    /// dropped silently on the way looks from here) is noticed by the probe, closed and made again: `.disconnected`
+    /// within about the probe's interval and timeout, then `.listening` once the server answers.
+    @Test(.enabled(if: getuid() == 0)) func aListenerWhoseServerStopsAnsweringReconnects() async throws {
+        try await TestDatabase.withSchema { pool, configuration in
+            let channel = "chan_\(UUID().uuidString.prefix(6))"
+            let name = "probe_\(UUID().uuidString.prefix(8))"
+            var listenerConfiguration = configuration
+            listenerConfiguration.set("application_name", name)
+            var listener = PGListener(configuration: listenerConfiguration)
+            listener.probeInterval = .milliseconds(300)
+            listener.probeTimeout = .milliseconds(700)
+            let collector = EventCollector(listener.events(channels: [channel]))
+            let listening = try #require(await collector.waitFor { $0 == .listening })
+            let pid = try #require(try await pool.query("SELECT pid FROM pg_stat_activity WHERE application_name = \(name)").first).decode(Int32.self, at: 0)
+            #expect(kill(pid, SIGSTOP) == 0)
+            defer { kill(pid, SIGCONT) }
+            let dropped = try #require(await collector.waitFor(after: listening, timeout: .seconds(5)) { $0 == .disconnected })
+            kill(pid, SIGCONT)
+            let again = try #require(await collector.waitFor(after: dropped, timeout: .seconds(10)) { $0 == .listening })
+            try await pool.notify(channel: channel, payload: "after")
+            #expect(await collector.waitFor(after: again, isNotification(channel: channel, payload: "after")) != nil)
+        }
+    }
+
+    /// A consumer so far behind that notifications are dropped hears `.disconnected` and `.listening` after them,
+    /// as after a reconnect, so that a cache it keeps starts afresh instead of missing the dropped changes.
+    @Test func aConsumerThatFellBehindIsToldToStartAfresh() async throws {
+        try await TestDatabase.withSchema { pool, configuration in
+            let channel = "chan_\(UUID().uuidString.prefix(6))"
+            var listener = PGListener(configuration: configuration)
+            listener.bufferLimit = 8
+            var iterator = listener.events(channels: [channel]).makeAsyncIterator()
+            #expect(await iterator.next() == .listening)
+            for index in 0..<40 { try await pool.notify(channel: channel, payload: "n\(index)") }
+            try await pool.notify(channel: channel, payload: "last")
+            var seen: [PGListenerEvent] = []
+            while let event = await iterator.next() {
+                seen.append(event)
+                if case .notification(let note) = event, note.payload == "last" { break }
+            }
+            let delivered = seen.filter { if case .notification = $0 { true } else { false } }.count
+            #expect(delivered < 41, "some were dropped")
+            let restart = try #require(seen.firstIndex(of: .disconnected))
+            #expect(seen.dropFirst(restart + 1).first == .listening)
+        }
+    }
+
     @Test func listeningComesBeforeAnyNotification() async throws {
         try await TestDatabase.withSchema(maxConnections: 2) { pool, configuration in
             let channel = "chan_\(UUID().uuidString.prefix(6))"

@@ -23,6 +23,8 @@ public struct RefreshConfiguration: Sendable {
     /// The shortest refresh budget: a connector is refreshed at the provider at most once per max(this, a quarter
     /// of its token's lifetime), whatever asks.
     public var budgetFloor: Duration = .seconds(10)
+    /// How long a provider that refused the operator's client configuration waits before one refresh tries again.
+    public var misconfigurationPause: Duration = .seconds(300)
     /// How often the housekeeping runs: grants held for a confirmation that never came are revoked, and decided
     /// grants older than ``grantRetention`` deleted.
     public var housekeepingInterval: Duration = .seconds(60)

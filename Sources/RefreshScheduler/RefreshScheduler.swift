@@ -10,6 +10,8 @@ import Synchronization
 /// How a refresh ended, for the metrics.
 public enum RefreshOutcome: String, Sendable {
     case refreshed, transientFailure = "transient_failure", needsReauth = "needs_reauth", leaseLost = "lease_lost", skipped
+    /// Not attempted, or refused, because the provider refused the operator's client configuration.
+    case providerMisconfigured = "provider_misconfigured"
 }
 
 /// Renews OAuth tokens before they expire, once across all replicas (see DESIGN.md, "Refresh behaviour").
@@ -37,6 +39,9 @@ public final class RefreshScheduler: Service, Sendable {
     private let slots: ConcurrencyLimiter
     private let providerSlots: Mutex<[String: ConcurrencyLimiter]> = Mutex([:])
     private let inFlight: Mutex<[String: Task<ResolvedConnector?, any Error>]> = Mutex([:])
+    /// Providers whose client configuration was refused, and until when their refreshes wait; one refresh then
+    /// tries again, and a success ends the pause.
+    private let paused: Mutex<[String: Date]> = Mutex([:])
     private let wake = WakeSignal()
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
@@ -196,6 +201,12 @@ public final class RefreshScheduler: Service, Sendable {
             try await postpone(leased, error: "the provider is not in the catalog or is not refreshable", retryAfter: nil, started: started, backoff: configuration.maximumBackoff)
             return nil
         }
+        if let until = paused.withLock({ $0[provider.slug] }), until > Date() {
+            // The provider refused the operator's configuration moments ago: no call until the pause ends.
+            try await store.deferRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: until)
+            observe(leased.provider, .providerMisconfigured, started.duration(to: .now))
+            return nil
+        }
         let tokens: TokenResponse
         do {
             tokens = try await providerLimiter(provider.slug).withSlot {
@@ -227,6 +238,16 @@ public final class RefreshScheduler: Service, Sendable {
                 try await postpone(leased, error: "HTTP \(status) \(code.prefix(64))", retryAfter: nil, started: started)
             case .malformed(let reason):
                 try await postpone(leased, error: reason, retryAfter: nil, started: started)
+            case .misconfigured(let code, let status):
+                // Not the user's grant: every connector of the provider stays as it is, and the provider waits.
+                let until = Date().addingTimeInterval(configuration.misconfigurationPause.timeInterval)
+                paused.withLock { $0[provider.slug] = until }
+                failures.record(
+                    FailureLog.Kind(condition: "\(provider.slug) refuses the client configuration (\(code.prefix(64)))", counted: "refreshes held", level: .critical),
+                    "the provider refused resolverd's client configuration; its refreshes wait until it is fixed",
+                    metadata: ["provider": "\(provider.slug)", "status": "\(status)", "alert": "provider_misconfigured", "paused_until": "\(until)"])
+                try await store.deferRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: until)
+                observe(leased.provider, .providerMisconfigured, started.duration(to: .now))
             }
             return nil
         } catch let error as ConnectorError {
@@ -259,6 +280,7 @@ public final class RefreshScheduler: Service, Sendable {
                 } else {
                     observe(leased.provider, .refreshed, started.duration(to: .now))
                     failures.clear(Self.writeFailures)
+                    resume(provider: leased.provider)
                     let prefix = Self.failurePrefix(leased.provider)
                     failures.clear { $0.condition.hasPrefix(prefix) }
                 }
@@ -343,6 +365,19 @@ public final class RefreshScheduler: Service, Sendable {
                 "at": .string(Date().formatted(.iso8601)),
             ])
             webhook.send(eventID: eventID, body: Array(event.jsonText().utf8))
+        }
+    }
+
+    /// Ends a provider's pause (a refresh of it worked, or the operator says the configuration is fixed: SIGHUP).
+    public func resume(provider: String? = nil) {
+        let resumed = paused.withLock { paused -> [String] in
+            let slugs = provider.map { paused[$0] == nil ? [] : [$0] } ?? Array(paused.keys)
+            for slug in slugs { paused[slug] = nil }
+            return slugs
+        }
+        for slug in resumed {
+            failures.clear { $0.condition.hasPrefix("\(slug) refuses the client configuration") }
+            wake.fire()
         }
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import PGClient
 import PGLocalCluster
+import RefreshScheduler
 import ResolverCrypto
 import ServiceLifecycle
 import UnixSignals
@@ -92,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
                 MemoryTuning.pageOutStartupCode(logger: logger)
                 notifier.apiIsListening()
             })
-        let reloader = HangupReloader(tokens: tokens, keyring: keyring, logger: logger)
+        let reloader = HangupReloader(tokens: tokens, keyring: keyring, scheduler: runtime.scheduler, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -112,6 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
 struct HangupReloader: Service {
     let tokens: ServicesTokenBox
     let keyring: Keyring
+    /// Providers paused for a refused client configuration try again: the operator says it is fixed.
+    let scheduler: RefreshScheduler?
     let logger: Logger
 
     func run() async throws {
@@ -120,6 +123,7 @@ struct HangupReloader: Service {
             do {
                 try tokens.reload()
                 try keyring.reload()
+                scheduler?.resume()
                 logger.notice("reloaded services tokens and keys", metadata: ["tokens": "\(tokens.current.entries.count)", "keys": "\(keyring.keyIDs.count)"])
             } catch {
                 logger.error("reload failed; keeping the previous tokens and keys", metadata: ["error": "\(error)"])

@@ -14,9 +14,21 @@ import Testing
 
     @Test func rfcErrorsOnClientErrorsArePermanent() throws {
         #expect(isPermanent(try classify(400, #"{"error": "invalid_grant"}"#, .oauth)))
-        #expect(isPermanent(try classify(401, #"{"error": "invalid_client"}"#, .oauth)))
+        #expect(!isPermanent(try classify(401, #"{"error": "invalid_client"}"#, .oauth)))
         #expect(!isPermanent(try classify(400, #"{"error": "invalid_request"}"#, .oauth)))
         #expect(try classify(200, #"{"access_token": "x"}"#, .oauth) == nil)
+    }
+
+    /// The operator's client registration refused is a fault of the configuration, for every connector of the
+    /// provider: not a reason to ask each user to connect again.
+    @Test func clientConfigurationErrorsAreTheOperatorsNotTheUsers() throws {
+        for (status, code) in [(401, "invalid_client"), (400, "unauthorized_client"), (400, "unsupported_grant_type"), (200, "incorrect_client_credentials")] {
+            guard case .misconfigured(let seen, status)? = try classify(status, #"{"error": "\#(code)"}"#, .oauth, extra: ["incorrect_client_credentials"]) else {
+                Issue.record("\(code) is not a configuration fault")
+                continue
+            }
+            #expect(seen == code)
+        }
     }
 
     @Test func githubSaysItWithTwoHundred() throws {

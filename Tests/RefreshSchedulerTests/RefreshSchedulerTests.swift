@@ -378,6 +378,35 @@ import Testing
         }
     }
 
+    /// A mistyped client secret: the provider answers invalid_client to every refresh. No connector is marked
+    /// needs_reauth, the provider is paused after the first refusals (no hot loop), and one refresh after the pause
+    /// (or the operator's SIGHUP, `resume`) finds the fixed configuration and ends it.
+    @Test func aRefusedClientConfigurationPausesTheProviderAndLeavesConnectorsAlone() async throws {
+        try await SchedulerHarness.with { harness in
+            var records: [ConnectorRecord] = []
+            for index in 0..<12 { records.append(try await harness.seed(user: "u_cfg_\(index)").record) }
+            let wrong = ["fake_oauth": OAuthClient(clientID: harness.fake.configuration.clientID, clientSecret: "not-the-secret")]
+            let misconfigured = harness.scheduler(concurrency: 4, clients: wrong)
+            try await harness.running([misconfigured]) {
+                try await harness.expectEventually("the provider refused the configuration") { harness.fake.counters.invalidClientRequests >= 1 }
+                try await Task.sleep(for: .seconds(2))
+            }
+            let refusals = harness.fake.counters.invalidClientRequests
+            #expect(refusals <= 4, "at most the refreshes already in flight when the first refusal came")
+            for record in records {
+                #expect(try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self) == "connected")
+            }
+            #expect(try await harness.column("SELECT refresh_failures FROM connector_tokens", id: records[0].id, as: Int.self) == 0)
+            // The configuration fixed (here: a scheduler with the right secret), the operator's SIGHUP resumes it.
+            let fixed = harness.scheduler(concurrency: 4)
+            try await harness.pool.query("UPDATE connector_tokens SET next_refresh_at = now()")
+            try await harness.running([fixed]) {
+                fixed.resume()
+                try await harness.expectEventually("every connector refreshed", timeout: .seconds(20)) { harness.fake.counters.refreshGrants >= 12 }
+            }
+        }
+    }
+
     @Test func replicasOnOneDatabaseRefreshEachDueTokenOnce() async throws {
         try await SchedulerHarness.with(maxConnections: 12) { harness in
             let count = 300

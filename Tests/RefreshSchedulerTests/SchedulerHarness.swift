@@ -70,7 +70,7 @@ struct SchedulerHarness {
     /// A scheduler as a replica runs it, with quick backoff for tests.
     func scheduler(
         owner: String = RefreshConfiguration.defaultOwner(), concurrency: Int = 8, perProvider: Int? = nil, webhook: WebhookConfiguration? = nil,
-        lease: Duration = .seconds(10), failures: FailureLog? = nil
+        lease: Duration = .seconds(10), failures: FailureLog? = nil, clients: [String: OAuthClient]? = nil
     ) -> RefreshScheduler {
         var configuration = RefreshConfiguration(owner: owner)
         configuration.concurrency = concurrency
@@ -81,7 +81,7 @@ struct SchedulerHarness {
         configuration.idleCheck = .seconds(1)
         configuration.webhook = webhook
         return RefreshScheduler(
-            store: store, catalog: catalog, clients: clients, client: ProviderClient(timeout: .seconds(5)), configuration: configuration,
+            store: store, catalog: catalog, clients: clients ?? self.clients, client: ProviderClient(timeout: .seconds(5)), configuration: configuration,
             listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"), failures: failures)
     }
 

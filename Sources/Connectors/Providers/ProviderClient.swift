@@ -64,12 +64,17 @@ public enum ProviderFailure: Error, Sendable, CustomStringConvertible {
     case unavailable(reason: String, retryAfter: Duration?)
     /// An answer resolverd cannot read.
     case malformed(String)
+    /// The provider refused the operator's client registration (`invalid_client`, `unauthorized_client`,
+    /// `unsupported_grant_type`…): a configuration fault for every connector of the provider, not one for the
+    /// user to fix.
+    case misconfigured(code: String, status: Int)
 
     public var description: String {
         switch self {
         case .rejected(let code, let permanent, let status): "provider refused (\(status) \(code)\(permanent ? ", reconnect needed" : ""))"
         case .unavailable(let reason, _): "provider unavailable (\(reason))"
         case .malformed(let reason): "unreadable provider answer (\(reason))"
+        case .misconfigured(let code, let status): "provider refused the client configuration (\(status) \(code))"
         }
     }
 }
@@ -105,7 +110,9 @@ public final class ProviderClient: Sendable {
     /// Open connections to one provider at most, above any per-provider concurrency an operator would configure.
     static let connectionsPerHost = 256
     /// RFC 6749's errors that mean the grant is gone for good (on 400, 401 or 403).
-    static let permanentOAuthErrors: Set<String> = ["invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope"]
+    static let permanentOAuthErrors: Set<String> = ["invalid_grant", "invalid_scope"]
+    /// Errors about the operator's client registration, not about the user's grant (GitHub spells one its own way).
+    static let configurationErrors: Set<String> = ["invalid_client", "unauthorized_client", "unsupported_grant_type", "incorrect_client_credentials"]
 
     /// One HTTP client for the process, never shut down (like `HTTPClient.shared`), but never following redirects:
     /// a provider's endpoint that redirects is answered as it is, and no credential goes to another host.
@@ -186,6 +193,10 @@ public final class ProviderClient: Sendable {
         request.headers.add(name: "Accept", value: "application/vnd.github+json")
         let (status, json, retryAfter) = try await send(request)
         if let failure = Self.classify(status: status, json: json, style: .oauth, extraPermanent: [], retryAfter: retryAfter) {
+            // GitHub's secondary rate limit is a 403 too: it passes.
+            if status == 403, retryAfter != nil || (json?.object?["message"]?.text ?? "").lowercased().contains("rate limit") {
+                throw ProviderFailure.unavailable(reason: "HTTP 403 rate limited", retryAfter: retryAfter ?? .seconds(60))
+            }
             // 401/404 here mean the installation or the app key is gone: only a new installation fixes it.
             if case .rejected(let code, _, let status) = failure, [401, 403, 404].contains(status) {
                 throw ProviderFailure.rejected(code: code, permanent: true, status: status)
@@ -280,6 +291,7 @@ public final class ProviderClient: Sendable {
         if code == nil && !(200..<300).contains(status) { code = "http_\(status)" }
         guard let code else { return nil }
         let refusal = [200, 400, 401, 403].contains(status)
+        if refusal && configurationErrors.contains(code) { return .misconfigured(code: code, status: status) }
         let permanent = refusal && (permanentOAuthErrors.contains(code) || extraPermanent.contains(code) || (style == .figma && status != 200))
         return .rejected(code: code, permanent: permanent, status: status)
     }

@@ -212,6 +212,15 @@ extension ConnectorStore {
         return !rows.isEmpty
     }
 
+    /// Frees the lease and sets the next refresh, counting no failure (a provider paused for its configuration).
+    public func deferRefresh(id: String, owner: String, token: String, until next: Date) async throws {
+        _ = try await pool.query(
+            """
+            UPDATE connector_tokens SET next_refresh_at = \(next), lease_owner = NULL, lease_expires_at = NULL, lease_token = NULL
+            WHERE id = \(id) AND lease_owner = \(owner) AND lease_token = \(token)
+            """)
+    }
+
     /// A refresh that failed for good: the connector needs the user to connect again. Stops its schedule and
     /// announces both the change and a `needs_reauth` event, in one statement. False when the lease was lost.
     @discardableResult

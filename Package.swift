@@ -4,6 +4,7 @@ import PackageDescription
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -197,6 +198,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "ResolverCrypto", "PGTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "FailureLoggingTests", dependencies: ["FailureLogging", "PGTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+            name: "FailureLoggingTests", dependencies: ["FailureLogging", "PGTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
     ]
 )

@@ -102,7 +102,9 @@ extension PGConnectionPool {
     }
 
     /// A pool for the benchmark's own use: `connections` at most, `minimum` kept open.
-    static func bench(_ connection: PGConnectionConfiguration, connections: Int, minimum: Int, logger: Logger = Logger(label: "refresh-bench")) -> PGConnectionPool {
+    static func bench(_ connection: PGConnectionConfiguration, connections: Int, minimum: Int, logger: Logger = Logger(label: "refresh-bench"))
+        -> PGConnectionPool
+    {
         var configuration = PGPoolConfiguration(connection: connection)
         configuration.minConnections = minimum
         configuration.maxConnections = connections

@@ -155,9 +155,10 @@ public final class ResolveCache: Sendable {
                 state.chunks[chunk].bytes.append(contentsOf: user)
                 state.chunks[chunk].bytes.append(contentsOf: value)
                 Self.place(state.entries.count, hash: hash, in: &state)
-                state.entries.append(Entry(
-                    expiresAt: Self.seconds(expiresAt), chunk: UInt32(chunk), offset: UInt32(offset),
-                    keyLength: UInt32(keyLength), valueLength: UInt32(value.count), hash: hash))
+                state.entries.append(
+                    Entry(
+                        expiresAt: Self.seconds(expiresAt), chunk: UInt32(chunk), offset: UInt32(offset),
+                        keyLength: UInt32(keyLength), valueLength: UInt32(value.count), hash: hash))
             }
         }
     }
@@ -228,11 +229,12 @@ public final class ResolveCache: Sendable {
             if number == empty { return nil }
             let entry = state.entries[Int(number)]
             if entry.hash == hash, Int(entry.keyLength) == keyLength,
-               state.chunks[Int(entry.chunk)].bytes.withUnsafeBytes({ chunk in
-                   let stored = UnsafeRawBufferPointer(rebasing: chunk[Int(entry.offset)..<Int(entry.offset) + keyLength])
-                   return stored.starts(with: provider) && stored[provider.count] == separator
-                       && stored[(provider.count + 1)...].elementsEqual(user)
-               }) {
+                state.chunks[Int(entry.chunk)].bytes.withUnsafeBytes({ chunk in
+                    let stored = UnsafeRawBufferPointer(rebasing: chunk[Int(entry.offset)..<Int(entry.offset) + keyLength])
+                    return stored.starts(with: provider) && stored[provider.count] == separator
+                        && stored[(provider.count + 1)...].elementsEqual(user)
+                })
+            {
                 return (slot, Int(number))
             }
             slot = (slot + 1) & state.mask

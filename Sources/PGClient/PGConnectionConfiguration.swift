@@ -1,5 +1,5 @@
 import CLibPQ
-public import Foundation
+import Foundation
 
 /// Where and how to connect: libpq keywords and values, from a `postgres://` URL or a `key=value` string.
 ///

@@ -389,7 +389,8 @@ public final class PGConnectionPool: Service, Sendable {
             guard !state.isClosed else { return ([], 0) }
             var expired: [PGConnection] = []
             state.idle.removeAll { connection in
-                let stale = !connection.isUsable
+                let stale =
+                    !connection.isUsable
                     || (state.total - expired.count > configuration.minConnections
                         && connection.lastUsed.duration(to: now) > configuration.idleTimeout)
                 if stale { expired.append(connection) }

@@ -53,10 +53,11 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     /// The loop for a new connection: the caller's own when it runs on one, else the next in turn.
     static func forNewConnection() -> PGIOLoop {
         if let current { return current }
-        return all[roundRobin.withLockedValue { counter in
-            defer { counter = (counter + 1) % all.count }
-            return counter
-        }]
+        return all[
+            roundRobin.withLockedValue { counter in
+                defer { counter = (counter + 1) % all.count }
+                return counter
+            }]
     }
 
     private let epollFD: Int32

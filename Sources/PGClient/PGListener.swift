@@ -98,7 +98,8 @@ public struct PGListener: Sendable {
                 if !Task.isCancelled { failures.record(Self.reconnects, "notification connection lost; reconnecting") }
             } catch {
                 if !Task.isCancelled {
-                    failures.record(Self.reconnects, "notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                    failures.record(
+                        Self.reconnects, "notification connection failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
                 }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, maximumBackoff)

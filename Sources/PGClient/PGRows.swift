@@ -55,4 +55,3 @@ public struct PGRow: Sendable {
         return (repeat try next((each T).self))
     }
 }
-

@@ -198,7 +198,9 @@ public final class RefreshScheduler: Service, Sendable {
     func refresh(_ leased: LeasedConnector) async throws -> ResolvedConnector? {
         let started = ContinuousClock.now
         guard let provider = catalog.provider(leased.provider), provider.canRefresh else {
-            try await postpone(leased, error: "the provider is not in the catalog or is not refreshable", retryAfter: nil, started: started, backoff: configuration.maximumBackoff)
+            try await postpone(
+                leased, error: "the provider is not in the catalog or is not refreshable", retryAfter: nil, started: started,
+                backoff: configuration.maximumBackoff)
             return nil
         }
         if let until = paused.withLock({ $0[provider.slug] }), until > Date() {
@@ -221,7 +223,8 @@ public final class RefreshScheduler: Service, Sendable {
                 }
             }
         } catch is LeaseLost {
-            logger.debug("lease taken over while waiting for a provider slot", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
+            logger.debug(
+                "lease taken over while waiting for a provider slot", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
             observe(leased.provider, .leaseLost, started.duration(to: .now))
             return nil
         } catch let error as ConnectorError where error.code == .refreshBudgetSpent {
@@ -243,7 +246,9 @@ public final class RefreshScheduler: Service, Sendable {
                 let until = Date().addingTimeInterval(configuration.misconfigurationPause.timeInterval)
                 paused.withLock { $0[provider.slug] = until }
                 failures.record(
-                    FailureLog.Kind(condition: "\(provider.slug) refuses the client configuration (\(code.prefix(64)))", counted: "refreshes held", level: .critical),
+                    FailureLog.Kind(
+                        condition: "\(provider.slug) refuses the client configuration (\(code.prefix(64)))", counted: "refreshes held",
+                        level: .critical),
                     "the provider refused resolverd's client configuration; its refreshes wait until it is fixed",
                     metadata: ["provider": "\(provider.slug)", "status": "\(status)", "alert": "provider_misconfigured", "paused_until": "\(until)"])
                 try await store.deferRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: until)
@@ -275,7 +280,9 @@ public final class RefreshScheduler: Service, Sendable {
                 let written = try await store.completeRefresh(
                     id: leased.id, owner: configuration.owner, token: leased.leaseToken, with: refreshed, budgetFloor: configuration.budgetFloor)
                 if written == nil {
-                    logger.error("lease lost before the refresh was written; the result is discarded", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
+                    logger.error(
+                        "lease lost before the refresh was written; the result is discarded",
+                        metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)"])
                     observe(leased.provider, .leaseLost, started.duration(to: .now))
                 } else {
                     observe(leased.provider, .refreshed, started.duration(to: .now))
@@ -285,7 +292,7 @@ public final class RefreshScheduler: Service, Sendable {
                     failures.clear { $0.condition.hasPrefix(prefix) }
                 }
                 return written
-            } catch where Self.isTransient(error) {
+            } catch  where Self.isTransient(error) {
                 failures.record(
                     Self.writeFailures, "cannot write a refreshed token; retrying",
                     metadata: ["connector_id": "\(leased.id)", "error": "\(error)", "retry_in": "\(delay)"])
@@ -321,7 +328,9 @@ public final class RefreshScheduler: Service, Sendable {
             accessToken: leased.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: leased.settingsJSON,
             metadataJSON: leased.metadataJSON, config: values[provider.slug] ?? [:])
         if provider.oauth?.grantType == .githubAppInstallation {
-            guard let app = apps[provider.slug] else { throw ConnectorError(.providerNotConfigured, message: "no GitHub App configured for \(provider.slug)") }
+            guard let app = apps[provider.slug] else {
+                throw ConnectorError(.providerNotConfigured, message: "no GitHub App configured for \(provider.slug)")
+            }
             return try await client.installationToken(provider: provider, app: app, values: templateValues)
         }
         guard let oauthClient = clients[provider.slug] else {
@@ -331,7 +340,9 @@ public final class RefreshScheduler: Service, Sendable {
             provider: provider, client: oauthClient, refreshToken: leased.refreshToken, accessToken: leased.accessToken ?? "", values: templateValues)
     }
 
-    private func postpone(_ leased: LeasedConnector, error: String, retryAfter: Duration?, started: ContinuousClock.Instant, backoff: Duration? = nil) async throws {
+    private func postpone(_ leased: LeasedConnector, error: String, retryAfter: Duration?, started: ContinuousClock.Instant, backoff: Duration? = nil)
+        async throws
+    {
         // Exponential with full jitter, capped; a provider's Retry-After is a floor.
         let ceiling = min(configuration.maximumBackoff, configuration.baseBackoff * (1 << min(leased.failures, 20)))
         var delay = backoff ?? .milliseconds(Int64(Double.random(in: 0...1) * Double(ceiling.components.seconds * 1000)))
@@ -339,9 +350,12 @@ public final class RefreshScheduler: Service, Sendable {
         let next = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
         let kind = FailureLog.Kind(
             condition: Self.failurePrefix(leased.provider) + "(\(error.prefix(80)))", counted: "refreshes postponed", level: .warning)
-        failures.record(kind, "refresh failed; retrying later", metadata: [
-            "connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)", "failures": "\(leased.failures + 1)", "retry_at": "\(next)",
-        ])
+        failures.record(
+            kind, "refresh failed; retrying later",
+            metadata: [
+                "connector_id": "\(leased.id)", "provider": "\(leased.provider)", "error": "\(error)", "failures": "\(leased.failures + 1)",
+                "retry_at": "\(next)",
+            ])
         try await store.postponeRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: next, error: error)
         observe(leased.provider, .transientFailure, started.duration(to: .now))
     }
@@ -350,9 +364,11 @@ public final class RefreshScheduler: Service, Sendable {
         let eventID = try Identifiers.make(prefix: "ev_")
         failures.record(
             FailureLog.Kind(condition: "grants refused at \(leased.provider)", counted: "connectors marked needs_reauth", level: .warning),
-            "connector needs to be connected again", metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
-        guard try await store.markNeedsReauth(
-            id: leased.id, owner: configuration.owner, token: leased.leaseToken, reason: reason, eventID: eventID)
+            "connector needs to be connected again",
+            metadata: ["connector_id": "\(leased.id)", "provider": "\(leased.provider)", "reason": "\(reason)"])
+        guard
+            try await store.markNeedsReauth(
+                id: leased.id, owner: configuration.owner, token: leased.leaseToken, reason: reason, eventID: eventID)
         else {
             observe(leased.provider, .leaseLost, started.duration(to: .now))
             return
@@ -451,7 +467,9 @@ public final class RefreshScheduler: Service, Sendable {
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             let rows = try await store.pool.query("SELECT lease_owner IS NULL FROM connector_tokens WHERE id = \(id)")
-            guard let free = try rows.first?.decode(Bool.self, at: 0) else { throw ConnectorError(.notConnected, message: "the connector was deleted") }
+            guard let free = try rows.first?.decode(Bool.self, at: 0) else {
+                throw ConnectorError(.notConnected, message: "the connector was deleted")
+            }
             if free { break }
         }
         return try await store.resolve(id: id)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import ResolverCrypto
 
 /// POSTs connector events to the operator's webhook, signed: `X-Resolverd-Signature: sha256=<hex>` is
@@ -37,7 +38,8 @@ struct WebhookSender: Sendable {
                 let response = try await Self.client.execute(request, timeout: .seconds(10))
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 if (200..<300).contains(Int(response.status.code)) { return }
-                logger.warning("webhook refused the event", metadata: ["event_id": "\(eventID)", "status": "\(response.status.code)", "attempt": "\(attempt)"])
+                logger.warning(
+                    "webhook refused the event", metadata: ["event_id": "\(eventID)", "status": "\(response.status.code)", "attempt": "\(attempt)"])
             } catch {
                 logger.warning("webhook unreachable", metadata: ["event_id": "\(eventID)", "attempt": "\(attempt)"])
             }

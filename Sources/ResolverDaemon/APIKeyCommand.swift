@@ -1,5 +1,5 @@
-import Connectors
 import ArgumentParser
+import Connectors
 import Foundation
 import Logging
 
@@ -46,7 +46,9 @@ struct APIKeyCommand: AsyncParsableCommand {
                 for key in try await keys.list(userID: user) {
                     let state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
                     let used = key.lastUsedAt.map { $0.formatted(.iso8601) } ?? "never"
-                    print("\(key.id)  \(key.prefix)…  user=\(key.userID)  workspace=\(key.workspaceID ?? "-")  name=\(key.name.isEmpty ? "-" : key.name)  \(state)  last used \(used)")
+                    print(
+                        "\(key.id)  \(key.prefix)…  user=\(key.userID)  workspace=\(key.workspaceID ?? "-")  name=\(key.name.isEmpty ? "-" : key.name)  \(state)  last used \(used)"
+                    )
                 }
             }
         }

@@ -63,6 +63,8 @@ struct APIKeys: Sendable {
     private static func key(_ row: PGRow) throws -> Key {
         let (id, userID, workspaceID, name, prefix, createdAt, lastUsedAt, revokedAt) =
             try row.decode((String, String, String?, String, String, Date, Date?, Date?).self)
-        return Key(id: id, userID: userID, workspaceID: workspaceID, name: name, prefix: prefix, createdAt: createdAt, lastUsedAt: lastUsedAt, revokedAt: revokedAt)
+        return Key(
+            id: id, userID: userID, workspaceID: workspaceID, name: name, prefix: prefix, createdAt: createdAt, lastUsedAt: lastUsedAt,
+            revokedAt: revokedAt)
     }
 }

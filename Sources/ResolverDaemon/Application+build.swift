@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import PGClient
 
 /// The API listener (resolve; later the connectors API) and the admin listener (probes, metrics), built from
 /// one runtime, each holding its connections to `limits` (``ListenerLimitedChannel``). Tests call these with an

@@ -211,11 +211,13 @@ final class AuditWriter: Service, Sendable {
                 groups[last.group].members.append(index)
                 continue
             }
-            let group = groupOf[kind] ?? {
-                groups.append((kind, []))
-                groupOf[kind] = groups.count - 1
-                return groups.count - 1
-            }()
+            let group =
+                groupOf[kind]
+                ?? {
+                    groups.append((kind, []))
+                    groupOf[kind] = groups.count - 1
+                    return groups.count - 1
+                }()
             groups[group].members.append(index)
             last = (kind, group)
         }

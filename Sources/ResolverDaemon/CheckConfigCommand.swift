@@ -1,4 +1,5 @@
 import ArgumentParser
+import Connectors
 import Foundation
 import ResolverCrypto
 
@@ -37,7 +38,9 @@ struct CheckConfigCommand: AsyncParsableCommand {
             notes.append("listen \(settings.listen), admin \(settings.adminListen)")
             let connectors = try settings.connectorsSettings()
             let configured = connectors.clients.keys.sorted()
-            notes.append("providers: \(connectors.catalog.providers.count) in the catalog; OAuth clients for \(configured.isEmpty ? "none" : configured.joined(separator: ", "))")
+            notes.append(
+                "providers: \(connectors.catalog.providers.count) in the catalog; OAuth clients for \(configured.isEmpty ? "none" : configured.joined(separator: ", "))"
+            )
             notes.append("session JWTs: \(connectors.sessionVerifier == nil ? "not accepted" : "accepted")")
             print("configuration is valid")
             for note in notes { print("  " + note) }

@@ -179,7 +179,8 @@ struct ConnectorsSettings: Sendable {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): app_id needs private_key_file")
                 }
                 do {
-                    apps[slug] = try GitHubApp(appID: appID, privateKeyPEM: try Self.readSecret(keyFile, setting: "providers.\(slug).private_key_file"))
+                    apps[slug] = try GitHubApp(
+                        appID: appID, privateKeyPEM: try Self.readSecret(keyFile, setting: "providers.\(slug).private_key_file"))
                 } catch let error as CryptoError {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).private_key_file: \(error)")
                 }
@@ -197,7 +198,8 @@ struct ConnectorsSettings: Sendable {
             return components
         }
         let host = listen.host == "0.0.0.0" || listen.host == "::" ? "127.0.0.1" : listen.host
-        publicURL = file.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        publicURL =
+            file.publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
         providerTimeout = .seconds(file.providerTimeoutSeconds ?? 15)
         if let size = file.cacheSize, !DaemonSettings.cacheSizes.contains(size) {
@@ -274,10 +276,13 @@ struct ConnectorsSettings: Sendable {
 
     /// True when `uri` is on the allow-list: the same scheme, host, port and path as one entry.
     func allowsRedirect(_ uri: String) -> Bool {
-        guard let candidate = URLComponents(string: uri), candidate.fragment == nil, candidate.user == nil, candidate.password == nil else { return false }
+        guard let candidate = URLComponents(string: uri), candidate.fragment == nil, candidate.user == nil, candidate.password == nil else {
+            return false
+        }
         return redirectAllowlist.contains { allowed in
             allowed.scheme?.lowercased() == candidate.scheme?.lowercased() && allowed.host?.lowercased() == candidate.host?.lowercased()
-                && Self.port(allowed) == Self.port(candidate) && (allowed.path.isEmpty ? "/" : allowed.path) == (candidate.path.isEmpty ? "/" : candidate.path)
+                && Self.port(allowed) == Self.port(candidate)
+                && (allowed.path.isEmpty ? "/" : allowed.path) == (candidate.path.isEmpty ? "/" : candidate.path)
         }
     }
 

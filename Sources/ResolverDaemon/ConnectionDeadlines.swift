@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -181,7 +182,8 @@ final class ConnectionDeadlines: ChannelInboundHandler, RemovableChannelHandler 
     /// The 408 sent before closing a connection whose request did not arrive in time.
     static let timeoutAnswer: [UInt8] = {
         let body = APIError(.requestTimeout, "request_timeout", "the request did not arrive in time").body
-        let head = "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
+        let head =
+            "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
             + "Connection: close\r\nServer: \(serverName)\r\n\r\n"
         return Array(head.utf8) + body
     }()

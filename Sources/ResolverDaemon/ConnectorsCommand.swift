@@ -82,10 +82,12 @@ struct ConnectorsCommand: AsyncParsableCommand {
             }
             // An imported OAuth token is scheduled for refresh like one connected through the API.
             let connectors = try DaemonSettings(environment: ProcessInfo.processInfo.environment).connectorsSettings()
-            let next = RefreshPlanner(timing: connectors.refresh.timing).nextRefresh(provider: connectors.catalog.provider(provider), expiresAt: credential.expiresAt)
+            let next = RefreshPlanner(timing: connectors.refresh.timing).nextRefresh(
+                provider: connectors.catalog.provider(provider), expiresAt: credential.expiresAt)
             try await ConnectorsCommand.withStore { store in
                 let record = try await store.put(
-                    userID: user, workspaceID: workspace, provider: provider, credential: credential, nextRefreshAt: credential.type == .oauth ? next : nil)
+                    userID: user, workspaceID: workspace, provider: provider, credential: credential,
+                    nextRefreshAt: credential.type == .oauth ? next : nil)
                 print("stored \(record.id) (\(record.provider) for \(record.userID))")
             }
         }
@@ -101,8 +103,11 @@ struct ConnectorsCommand: AsyncParsableCommand {
                 print("id                             user                 provider         type     status        expires_at")
                 for record in records {
                     let expires = record.expiresAt.map { $0.formatted(.iso8601) } ?? "-"
-                    print([record.id.padded(30), record.userID.padded(20), record.provider.padded(16), record.type.rawValue.padded(8),
-                           record.status.rawValue.padded(13), expires].joined(separator: " "))
+                    print(
+                        [
+                            record.id.padded(30), record.userID.padded(20), record.provider.padded(16), record.type.rawValue.padded(8),
+                            record.status.rawValue.padded(13), expires,
+                        ].joined(separator: " "))
                 }
             }
         }

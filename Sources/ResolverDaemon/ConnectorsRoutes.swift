@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import RefreshScheduler
 
 /// The connectors API (DESIGN.md, "Connectors API"): list, get, connect an API key, change, test, refresh and
 /// disconnect. Every route is scoped to the authenticated user: another user's connector is not found.
@@ -22,7 +23,9 @@ struct ConnectorsRoutes: Sendable {
     }
 
     private func reference(_ context: BasicRequestContext) throws -> String {
-        guard let ref = context.parameters.get("ref"), !ref.isEmpty, ref.utf8.count <= 64 else { throw APIError.invalidRequest("bad connector reference") }
+        guard let ref = context.parameters.get("ref"), !ref.isEmpty, ref.utf8.count <= 64 else {
+            throw APIError.invalidRequest("bad connector reference")
+        }
         return ref
     }
 
@@ -82,10 +85,13 @@ struct ConnectorsRoutes: Sendable {
         let record = try await owned(caller, ref)
         var view = ConnectionView(record: record)
         // While a grant is in flight (or just failed) for this connector, its status is the grant's.
-        if record.type == .oauth, let grant = try await connectors.grants.latest(connectorID: record.id), grant.createdAt > record.updatedAt || record.status == .pending {
+        if record.type == .oauth, let grant = try await connectors.grants.latest(connectorID: record.id),
+            grant.createdAt > record.updatedAt || record.status == .pending
+        {
             switch grant.status {
             case "pending" where grant.expiresAt > Date(), "pending_confirmation" where grant.expiresAt > Date(): view.status = .pending
-            case "pending", "pending_confirmation", "expired": (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
+            case "pending", "pending_confirmation", "expired":
+                (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
             case "failed": (view.status, view.error) = (.failed, grant.error)
             default: break
             }
@@ -111,11 +117,13 @@ struct ConnectorsRoutes: Sendable {
         let provider = try connectors.provider(body.provider)
         try caller.check(provider: provider.slug)
         guard provider.type == .apiKey else {
-            throw APIError(.unprocessableContent, "not_api_key_provider", "\(provider.name) connects through OAuth: use /api/oauth/\(provider.slug)/authorize")
+            throw APIError(
+                .unprocessableContent, "not_api_key_provider", "\(provider.name) connects through OAuth: use /api/oauth/\(provider.slug)/authorize")
         }
         let settings = try provider.validatedSettings(body.settings ?? [:])
         let settingsJSON = JSONValue.object(settings).jsonText()
-        let values = connectors.settings.templateValues(provider: provider.slug, accessToken: body.apiKey, settingsJSON: settingsJSON, metadataJSON: "{}")
+        let values = connectors.settings.templateValues(
+            provider: provider.slug, accessToken: body.apiKey, settingsJSON: settingsJSON, metadataJSON: "{}")
         let checkedAt = Date()
         let accountName = try await connectors.check(provider, values: values, logger: logger)
         let metadata = JSONValue.object(accountName.map { ["account_name": .string($0)] } ?? [:]).jsonText()
@@ -123,8 +131,10 @@ struct ConnectorsRoutes: Sendable {
             userID: caller.userID, workspaceID: try caller.workspace(requested: body.workspaceID), provider: provider.slug,
             credential: Credential(type: .apiKey, accessToken: body.apiKey), metadataJSON: metadata, settingsJSON: settingsJSON, checkedAt: checkedAt)
         if let role = body.role {
-            record = try await runtime.store.update(
-                userID: caller.userID, reference: record.id, change: .init(role: .some(role), providers: caller.providers.map { $0.sorted() })) ?? record
+            record =
+                try await runtime.store.update(
+                    userID: caller.userID, reference: record.id, change: .init(role: .some(role), providers: caller.providers.map { $0.sorted() }))
+                ?? record
         }
         connectors.audit(caller, "connect", "ok", record)
         return try HTTPBodies.json(.created, encoding: ConnectionView(record: record))
@@ -165,9 +175,10 @@ struct ConnectorsRoutes: Sendable {
             let checked = try provider.validatedSettings(given)
             settingsJSON = JSONValue.object(provider.keepingVerified(checked, from: stored)).jsonText()
         }
-        guard let updated = try await runtime.store.update(
-            userID: caller.userID, reference: record.id,
-            change: .init(role: body.role, settingsJSON: settingsJSON, enabled: body.enabled, providers: caller.providers.map { $0.sorted() }))
+        guard
+            let updated = try await runtime.store.update(
+                userID: caller.userID, reference: record.id,
+                change: .init(role: body.role, settingsJSON: settingsJSON, enabled: body.enabled, providers: caller.providers.map { $0.sorted() }))
         else { throw APIError(.notFound, "not_found", "no such connector") }
         connectors.audit(caller, "update", "ok", updated)
         return try HTTPBodies.json(.ok, encoding: ConnectionView(record: updated))

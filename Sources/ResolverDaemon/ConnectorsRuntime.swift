@@ -1,6 +1,7 @@
 import Connectors
 import FailureLogging
 import Foundation
+import HTTPTypes
 import Logging
 import PGClient
 
@@ -56,7 +57,8 @@ struct ConnectorsRuntime: Sendable {
         } catch {
             failures.record(
                 FailureLog.Kind(condition: "revocations failing at \(record.provider)", counted: "connectors deleted unrevoked", level: .warning),
-                "revocation failed; deleting anyway", metadata: ["provider": "\(record.provider)", "connector_id": "\(record.id)", "error": "\(error)"])
+                "revocation failed; deleting anyway",
+                metadata: ["provider": "\(record.provider)", "connector_id": "\(record.id)", "error": "\(error)"])
             return false
         }
     }
@@ -76,8 +78,9 @@ struct ConnectorsRuntime: Sendable {
     }
 
     func audit(_ caller: UserCaller, _ action: String, _ outcome: String, _ record: ConnectorRecord?, provider: String? = nil) {
-        audit.record(AuditWriter.Event(
-            actor: caller.actor, action: action, outcome: outcome, connectorID: record?.id, provider: record?.provider ?? provider,
-            userID: caller.userID, at: Date()))
+        audit.record(
+            AuditWriter.Event(
+                actor: caller.actor, action: action, outcome: outcome, connectorID: record?.id, provider: record?.provider ?? provider,
+                userID: caller.userID, at: Date()))
     }
 }

@@ -52,11 +52,16 @@ struct DaemonSettings: Sendable {
                 throw SettingsError(setting: "DATABASE_URL", reason: error.message)
             }
         }
-        dataDirectory = URL(fileURLWithPath: value("RESOLVERD_DATA_DIR") ?? ".resolverd-data", relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        dataDirectory =
+            URL(
+                fileURLWithPath: value("RESOLVERD_DATA_DIR") ?? ".resolverd-data",
+                relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            )
             .standardizedFileURL
         let level = value("RESOLVERD_LOG_LEVEL") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
-            throw SettingsError(setting: "RESOLVERD_LOG_LEVEL", reason: "'\(level)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw SettingsError(
+                setting: "RESOLVERD_LOG_LEVEL", reason: "'\(level)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = parsed
         listen = try ListenAddress(value("RESOLVERD_LISTEN") ?? "127.0.0.1:8080", setting: "RESOLVERD_LISTEN")
@@ -72,9 +77,11 @@ struct DaemonSettings: Sendable {
         }
         cacheSize = try Self.integer(value("RESOLVERD_CACHE_SIZE"), in: Self.cacheSizes, setting: "RESOLVERD_CACHE_SIZE")
         poolSize = try Self.integer(value("RESOLVERD_DB_POOL_SIZE"), in: 2...1000, setting: "RESOLVERD_DB_POOL_SIZE") ?? Self.defaultPoolSize
-        pipelineDepth = try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
+        pipelineDepth =
+            try Self.integer(value("RESOLVERD_DB_PIPELINE_DEPTH"), in: 1...64, setting: "RESOLVERD_DB_PIPELINE_DEPTH")
             ?? Self.defaultPipelineDepth
-        pgIOThreads = try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: PGIOLoop.threadCounts, setting: "RESOLVERD_PG_IO_THREADS")
+        pgIOThreads =
+            try Self.integer(value("RESOLVERD_PG_IO_THREADS"), in: PGIOLoop.threadCounts, setting: "RESOLVERD_PG_IO_THREADS")
             ?? PGIOLoop.defaultThreadCount
         listenerLimits = try Self.listenerLimits(value)
         logSummaryInterval = .seconds(

@@ -40,7 +40,8 @@ struct DevelopmentSetup {
             let token = "dev_" + Hex.encode(try SecureRandom.bytes(count: 24))
             try write("dev \(token)\n", to: tokensFile)
             try write(token + "\n", to: tokenFile)
-            print("""
+            print(
+                """
                 resolverd development setup: services token for X-Reeve-Services-Token (also in \(tokenFile)):
                   \(token)
                 This is a development setup (embedded PostgreSQL, generated key and token); do not use it in production.

@@ -16,7 +16,8 @@ enum MemoryTuning {
     /// then theirs stands. Returns whether it applied.
     @discardableResult
     static func apply(environment: [String: String]) -> Bool {
-        let tunedByOperator = environment["MALLOC_TRIM_THRESHOLD_"] != nil || environment["MALLOC_MMAP_THRESHOLD_"] != nil
+        let tunedByOperator =
+            environment["MALLOC_TRIM_THRESHOLD_"] != nil || environment["MALLOC_MMAP_THRESHOLD_"] != nil
             || (environment["GLIBC_TUNABLES"] ?? "").contains("glibc.malloc.")
         guard !tunedByOperator else { return false }
         return resolverd_set_malloc_trim_threshold(trimThreshold) == 1

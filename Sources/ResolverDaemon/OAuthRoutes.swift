@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import RefreshScheduler
 import ResolverCrypto
 
 /// The OAuth code flow: `authorize` starts a grant and answers the provider's URL; the provider sends the browser
@@ -46,7 +47,9 @@ struct OAuthRoutes: Sendable {
         var scopes = oauth.scopes
         if let text = query["scopes"].map(String.init), !text.isEmpty {
             scopes = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-            guard scopes.count <= 64, scopes.allSatisfy({ $0.utf8.count <= 256 }) else { throw APIError.invalidRequest("too many or too long scopes") }
+            guard scopes.count <= 64, scopes.allSatisfy({ $0.utf8.count <= 256 }) else {
+                throw APIError.invalidRequest("too many or too long scopes")
+            }
             // A caller may ask for less than the operator configured, never for more.
             let configured = Set(oauth.scopes)
             if let extra = scopes.first(where: { !configured.contains($0) }) {
@@ -112,12 +115,13 @@ struct OAuthRoutes: Sendable {
         switch try await connectors.grants.claim(state: state, provider: slug) {
         case .success(let claimed): grant = claimed
         case .failure(let failure):
-            let reason = switch failure {
-            case .unknown: "the state is unknown"
-            case .used: "the state has already been used"
-            case .expired: "the authorization expired"
-            case .otherProvider: "the state was issued for another provider"
-            }
+            let reason =
+                switch failure {
+                case .unknown: "the state is unknown"
+                case .used: "the state has already been used"
+                case .expired: "the authorization expired"
+                case .otherProvider: "the state was issued for another provider"
+                }
             throw APIError(.badRequest, "invalid_state", reason)
         }
         let caller = UserCaller(userID: grant.userID, workspaceID: grant.workspaceID, actor: "oauth_callback")
@@ -132,13 +136,16 @@ struct OAuthRoutes: Sendable {
 
         if let error = query["error"].map(String.init), !error.isEmpty {
             let code = error == "access_denied" ? "access_denied" : "provider_error"
-            return try await fail(code, error == "access_denied" ? "the user declined at \(provider.name)" : "\(provider.name) answered \(error.prefix(64))", status: .badRequest)
+            return try await fail(
+                code, error == "access_denied" ? "the user declined at \(provider.name)" : "\(provider.name) answered \(error.prefix(64))",
+                status: .badRequest)
         }
         guard let code = query[Substring(oauth.codeParam ?? "code")].map(String.init), !code.isEmpty, code.utf8.count <= 4096 else {
             return try await fail("invalid_request", "the callback has no code", status: .badRequest)
         }
         guard let client = connectors.settings.clients[slug] else {
-            return try await fail("provider_not_configured", "the operator has not configured a client for \(provider.name)", status: .serviceUnavailable)
+            return try await fail(
+                "provider_not_configured", "the operator has not configured a client for \(provider.name)", status: .serviceUnavailable)
         }
         let tokens: TokenResponse
         do {
@@ -158,12 +165,14 @@ struct OAuthRoutes: Sendable {
         var metadata: [String: JSONValue] = [:]
         let facts = provider.acceptedFacts(tokens.facts.filter { !["expires_in", "token_type", "scope"].contains($0.key) })
         if !facts.refused.isEmpty {
-            logger.warning("the provider named a host outside its domains; not stored", metadata: ["provider": "\(slug)", "facts": "\(facts.refused)"])
+            logger.warning(
+                "the provider named a host outside its domains; not stored", metadata: ["provider": "\(slug)", "facts": "\(facts.refused)"])
         }
         for (key, value) in facts.accepted { metadata[key] = .string(value) }
         var settingsJSON = grant.settingsJSON
         do {
-            settingsJSON = try await verifiedSettings(provider, grant: grant, query: { query[Substring($0)].map(String.init) }, accessToken: tokens.accessToken)
+            settingsJSON = try await verifiedSettings(
+                provider, grant: grant, query: { query[Substring($0)].map(String.init) }, accessToken: tokens.accessToken)
         } catch let error as ConnectorError {
             return try await fail("installation_not_allowed", error.message, status: .forbidden)
         } catch let failure as ProviderFailure {

@@ -1,7 +1,10 @@
+import Connectors
 import Foundation
 import Hummingbird
 import NIOCore
 import PGClient
+import RefreshScheduler
+import ResolverCrypto
 
 /// `/healthz`, `/readyz` and `/metrics`, on the admin listener.
 struct OperationsRoutes: Sendable {

@@ -101,7 +101,8 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.body, _):
             context.fireChannelRead(wrapInboundOut(part))
         case (.end(let trailers), .holding(let head, let body, let started)):
-            let answer = trailers == nil
+            let answer =
+                trailers == nil
                 ? routes.fastAnswer(servicesToken: Self.servicesToken(in: head.headers), body: body ?? ByteBuffer(), started: started)
                 : .pass
             switch answer {
@@ -259,12 +260,14 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes an answer with the headers the router's answer carries.
     private func write(_ status: HTTPResponseStatus, _ body: ByteBuffer, context: ChannelHandlerContext) {
-        let head = HTTPResponseHead(version: .http1_1, status: status, headers: [
-            "Content-Type": "application/json; charset=utf-8",
-            "Content-Length": String(body.readableBytes),
-            "Date": date.current(),
-            "Server": serverName,
-        ])
+        let head = HTTPResponseHead(
+            version: .http1_1, status: status,
+            headers: [
+                "Content-Type": "application/json; charset=utf-8",
+                "Content-Length": String(body.readableBytes),
+                "Date": date.current(),
+                "Server": serverName,
+            ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: nil)

@@ -2,8 +2,8 @@ import Connectors
 import FailureLogging
 import Foundation
 import HTTPTypes
-import Logging
 import Hummingbird
+import Logging
 import NIOCore
 
 /// `POST /internal/v1/resolve` and `/internal/v1/resolve/batch`, for internal services holding a services token.
@@ -128,9 +128,10 @@ struct ResolveRoutes: Sendable {
                     connectorID = resolved.record.id
                     // A read that worked: the database is back, and this provider's tokens are served again.
                     runtime.failures.clear { $0 == Self.databaseUnavailable || $0 == Self.notRenewable(provider: request.provider) }
-                    result = .success(answer.withUnsafeBytes {
-                        ResolveAnswer.body($0, provider: request.provider, userID: request.userID)
-                    })
+                    result = .success(
+                        answer.withUnsafeBytes {
+                            ResolveAnswer.body($0, provider: request.provider, userID: request.userID)
+                        })
                 }
             } catch {
                 let apiError = APIError(error)
@@ -173,14 +174,17 @@ struct ResolveRoutes: Sendable {
 
     /// One connector whose stored secret does not open (one per user and provider).
     static func undecryptable(provider: String, userID: String) -> FailureLog.Kind {
-        FailureLog.Kind(condition: "undecryptable credential (\(provider), user \(userID.prefix(64)))", counted: "resolves answered 503", level: .critical)
+        FailureLog.Kind(
+            condition: "undecryptable credential (\(provider), user \(userID.prefix(64)))", counted: "resolves answered 503", level: .critical)
     }
 
     /// The answer the cache holds for `request`, if it is still valid for the request's `min_valid_seconds`.
     private func cachedAnswer(_ request: ResolveRequest) -> (connectorID: String, body: ByteBuffer)? {
         runtime.cache.withValue(for: request.cacheKey, minValidSeconds: request.effectiveMinValidSeconds, now: Date()) { stored in
-            (connectorID: ResolveAnswer.connectorID(stored),
-             body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID))
+            (
+                connectorID: ResolveAnswer.connectorID(stored),
+                body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID)
+            )
         }
     }
 
@@ -190,9 +194,10 @@ struct ResolveRoutes: Sendable {
         started: ContinuousClock.Instant
     ) {
         runtime.metrics.recordResolve(outcome: outcome, duration: started.duration(to: .now))
-        runtime.audit.record(AuditWriter.Event(
-            actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
-            userID: request.userID, at: Date()))
+        runtime.audit.record(
+            AuditWriter.Event(
+                actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
+                userID: request.userID, at: Date()))
     }
 
     /// What ``ResolveFastPath`` does with a request it held to its end.
@@ -211,8 +216,8 @@ struct ResolveRoutes: Sendable {
     /// `servicesToken` is the caller's, as ``ResolveFastPath/servicesToken(in:)`` found it (nil: none to check).
     func fastAnswer(servicesToken: String?, body: ByteBuffer, started: ContinuousClock.Instant) -> FastAnswer {
         guard let entry = servicesToken.flatMap({ runtime.tokens.current.authenticate($0) }),
-              let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
-              entry.mayResolve(request.provider)
+            let request = ResolveRequest.fastParse(body.readableBytesView), (try? request.validated()) != nil,
+            entry.mayResolve(request.provider)
         else { return .pass }
         guard let cached = cachedAnswer(request) else { return .resolve(request, entry) }
         runtime.metrics.recordCacheLookup(hit: true)

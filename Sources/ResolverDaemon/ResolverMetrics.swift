@@ -30,21 +30,27 @@ final class ResolverMetrics: Sendable {
     init() {
         resolveDuration = registry.makeDurationHistogram(
             descriptor: Self.name("resolve_duration", unit: "seconds", help: "Time to answer one resolve, from the request to the answer"),
-            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1)])
+            buckets: [
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            ])
         let cache = Self.name("resolve_cache", unit: "total", help: "Resolves answered from the cache (hit) or from the database (miss)")
         cacheHits = registry.makeCounter(descriptor: cache, labels: [("result", "hit")])
         cacheMisses = registry.makeCounter(descriptor: cache, labels: [("result", "miss")])
-        eventLoopAnswers = registry.makeCounter(descriptor: Self.name(
-            "resolve_event_loop_answers", unit: "total",
-            help: "Cache hits answered on the connection's event loop, before the router (a subset of the hits)"))
-        fastPathReads = registry.makeCounter(descriptor: Self.name(
-            "resolve_fast_path_reads", unit: "total",
-            help: "Resolves the cache could not answer, read from the database and answered without the router"))
-        auditDropped = registry.makeCounter(descriptor: Self.name(
-            "audit_events_dropped", unit: "total", help: "Audit events dropped because the buffer was full while writes failed"))
+        eventLoopAnswers = registry.makeCounter(
+            descriptor: Self.name(
+                "resolve_event_loop_answers", unit: "total",
+                help: "Cache hits answered on the connection's event loop, before the router (a subset of the hits)"))
+        fastPathReads = registry.makeCounter(
+            descriptor: Self.name(
+                "resolve_fast_path_reads", unit: "total",
+                help: "Resolves the cache could not answer, read from the database and answered without the router"))
+        auditDropped = registry.makeCounter(
+            descriptor: Self.name(
+                "audit_events_dropped", unit: "total", help: "Audit events dropped because the buffer was full while writes failed"))
         resolveReadSize = registry.makeValueHistogram(
-            descriptor: Self.name("resolve_read_connectors", unit: "", help: "Connectors asked for by one resolve read (more than one: reads batched under load)"),
+            descriptor: Self.name(
+                "resolve_read_connectors", unit: "", help: "Connectors asked for by one resolve read (more than one: reads batched under load)"),
             buckets: [1, 2, 4, 8, 16, 32, 64])
         poolInUse = registry.makeGauge(descriptor: Self.pool, labels: [("state", "in_use")])
         poolIdle = registry.makeGauge(descriptor: Self.pool, labels: [("state", "idle")])
@@ -56,23 +62,28 @@ final class ResolverMetrics: Sendable {
             descriptor: Self.name("db_pool_pipelined", unit: "statements", help: "Statements in flight on shared pool connections"))
         refreshDuration = registry.makeDurationHistogram(
             descriptor: Self.name("refresh_duration", unit: "seconds", help: "Time of one refresh, provider call and write"),
-            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                      .seconds(1), .seconds(2), .seconds(5), .seconds(15)])
+            buckets: [
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .seconds(2), .seconds(5), .seconds(15),
+            ])
         refreshDue = registry.makeGauge(descriptor: Self.name("refresh_backlog", unit: "connectors", help: "Connectors due for refresh now"))
-        refreshLag = registry.makeGauge(descriptor: Self.name("refresh_lag", unit: "seconds", help: "How late the oldest due refresh is (now - oldest due time)"))
+        refreshLag = registry.makeGauge(
+            descriptor: Self.name("refresh_lag", unit: "seconds", help: "How late the oldest due refresh is (now - oldest due time)"))
         refreshLeases = registry.makeGauge(descriptor: Self.name("refresh_leases", unit: "count", help: "Refresh leases held now, by every replica"))
         let known = [
             "ok", "invalid_request", "unauthorized", "forbidden", "not_connected", "needs_reauth", "disabled", "payload_too_large",
             "unavailable", "refresh_unavailable", "corrupt_credential", "internal",
         ]
-        outcomes = Dictionary(uniqueKeysWithValues: known.map { [registry] in ($0, registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", $0)])) })
+        outcomes = Dictionary(
+            uniqueKeysWithValues: known.map { [registry] in ($0, registry.makeCounter(descriptor: Self.resolves, labels: [("outcome", $0)])) })
         let closed = Self.name("connections_closed", unit: "total", help: "Connections a listener closed: idle, request too slow, or over its limit")
-        connectionsClosed = Dictionary(uniqueKeysWithValues: ["api", "admin"].flatMap { [registry] listener in
-            ConnectionClosing.allCases.map { reason in
-                let labels = [("listener", listener), ("reason", reason.rawValue)]
-                return ("\(listener)/\(reason.rawValue)", registry.makeCounter(descriptor: closed, labels: labels))
-            }
-        })
+        connectionsClosed = Dictionary(
+            uniqueKeysWithValues: ["api", "admin"].flatMap { [registry] listener in
+                ConnectionClosing.allCases.map { reason in
+                    let labels = [("listener", listener), ("reason", reason.rawValue)]
+                    return ("\(listener)/\(reason.rawValue)", registry.makeCounter(descriptor: closed, labels: labels))
+                }
+            })
     }
 
     private static func name(_ metric: String, unit: String, help: String) -> MetricNameDescriptor {
@@ -121,8 +132,10 @@ final class ResolverMetrics: Sendable {
 
     /// Counts one refresh by provider and outcome and records its time.
     func recordRefresh(provider: String, outcome: String, duration: Duration) {
-        registry.makeCounter(descriptor: Self.name("refreshes", unit: "total", help: "Refreshes by provider and outcome"),
-                             labels: [("provider", provider), ("outcome", outcome)]).increment()
+        registry.makeCounter(
+            descriptor: Self.name("refreshes", unit: "total", help: "Refreshes by provider and outcome"),
+            labels: [("provider", provider), ("outcome", outcome)]
+        ).increment()
         refreshDuration.record(duration)
     }
 

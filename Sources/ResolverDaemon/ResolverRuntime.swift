@@ -38,7 +38,8 @@ struct ResolverRuntime: Sendable {
         self.pool = pool
         self.keyring = keyring
         let metrics = ResolverMetrics()
-        self.store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: keyring), observeReads: { metrics.recordResolveRead(connectors: $0) })
+        self.store = ConnectorStore(
+            pool: pool, cipher: CredentialCipher(keyring: keyring), observeReads: { metrics.recordResolveRead(connectors: $0) })
         let schedulerLogger = logger
         let providers = ProviderClient(timeout: connectorsSettings.providerTimeout, requestLog: providerRequestLog)
         self.scheduler = RefreshScheduler(
@@ -46,7 +47,8 @@ struct ResolverRuntime: Sendable {
             values: connectorsSettings.values, client: providers,
             configuration: connectorsSettings.refresh,
             listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger, failures: failures),
-            logger: logger, observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) },
+            logger: logger,
+            observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) },
             failures: failures)
         self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
         self.tokens = tokens

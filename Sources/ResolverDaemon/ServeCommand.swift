@@ -77,7 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
         poolConfiguration.pipelineDepth = settings.pipelineDepth
         let failures = FailureLog(logger: logger, interval: settings.logSummaryInterval)
         let pool = PGConnectionPool(configuration: poolConfiguration, logger: logger, failures: failures)
-        var runtime = ResolverRuntime(pool: pool, keyring: keyring, tokens: tokens, logger: logger, cacheSize: settings.cacheSize ?? connectorsSettings.cacheSize ?? DaemonSettings.defaultCacheSize,
+        var runtime = ResolverRuntime(
+            pool: pool, keyring: keyring, tokens: tokens, logger: logger,
+            cacheSize: settings.cacheSize ?? connectorsSettings.cacheSize ?? DaemonSettings.defaultCacheSize,
             connectorsSettings: connectorsSettings, failures: failures)
         runtime.schedulerRequired = true
         if migrate { try await runtime.migrator.migrate(on: pool) }
@@ -97,7 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()), .init(service: runtime.scheduler),
+                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()),
+                    .init(service: runtime.scheduler),
                     // Stopped in reverse: the API listener, then the fast path's reads, …, then the audit writer.
                     .init(service: admin), .init(service: runtime.fastPathReads), .init(service: api),
                     .init(service: notifier), .init(service: reloader), .init(service: FailureLogFlusher(log: failures)),
@@ -124,7 +127,8 @@ struct HangupReloader: Service {
                 try tokens.reload()
                 try keyring.reload()
                 scheduler?.resume()
-                logger.notice("reloaded services tokens and keys", metadata: ["tokens": "\(tokens.current.entries.count)", "keys": "\(keyring.keyIDs.count)"])
+                logger.notice(
+                    "reloaded services tokens and keys", metadata: ["tokens": "\(tokens.current.entries.count)", "keys": "\(keyring.keyIDs.count)"])
             } catch {
                 logger.error("reload failed; keeping the previous tokens and keys", metadata: ["error": "\(error)"])
             }

@@ -1,10 +1,10 @@
-@testable import Connectors
-import ResolverCrypto
 import Foundation
 import PGClient
 import PGTestSupport
+import ResolverCrypto
 import Synchronization
 import Testing
+@testable import Connectors
 
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct ConnectorStoreTests {
     /// A store on a migrated schema with a fresh in-memory key.
@@ -38,7 +38,8 @@ import Testing
 
     @Test func reconnectingReplacesTheCredentialAndKeepsTheID() async throws {
         try await withStore { store, _, _ in
-            let first = try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1", refreshToken: "rt-1"))
+            let first = try await store.put(
+                userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1", refreshToken: "rt-1"))
             let second = try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-2"))
             #expect(first.id == second.id)
             #expect(second.version > first.version)
@@ -46,7 +47,9 @@ import Testing
             // Concurrent reconnects serialise: every one leaves a row that decrypts.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<8 {
-                    group.addTask { try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-\(i)")) }
+                    group.addTask {
+                        try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-\(i)"))
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -207,7 +210,8 @@ import Testing
         try await withStore { store, pool, _ in
             let resolver = Resolver(store: store)
             let pendingID = try await store.reservePending(userID: "u_1", workspaceID: nil, provider: "github")
-            let reauth = try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1", refreshToken: "rt-1"))
+            let reauth = try await store.put(
+                userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "at-1", refreshToken: "rt-1"))
             _ = try await pool.query("UPDATE connector_tokens SET status = 'needs_reauth' WHERE id = \(reauth.id)")
             let working = try await store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try sampleKey()))
             for id in [pendingID, reauth.id, working.id] {

@@ -38,10 +38,12 @@ import Testing
     }
 
     @Test func overridesMergeAndCustomProvidersAreAdded() throws {
-        let custom: JSONValue = try JSONValue.parse(Array("""
-            {"slug": "acme", "name": "Acme", "type": "api_key", "roles": ["source"], "settings": [],
-             "test": {"url": "https://api.acme.test/me", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}, "account_name_path": "name"}}
-            """.utf8))
+        let custom: JSONValue = try JSONValue.parse(
+            Array(
+                """
+                {"slug": "acme", "name": "Acme", "type": "api_key", "roles": ["source"], "settings": [],
+                 "test": {"url": "https://api.acme.test/me", "method": "GET", "headers": {"Authorization": "Bearer {access_token}"}, "account_name_path": "name"}}
+                """.utf8))
         let patch = try JSONValue.parse(Array(#"{"oauth": {"scopes": ["https://www.googleapis.com/auth/gmail.readonly"]}, "notes": null}"#.utf8))
         let catalog = try ProviderCatalog.builtIn().applying(patches: ["gmail": patch], additions: [custom])
         #expect(catalog.provider("gmail")?.oauth?.scopes == ["https://www.googleapis.com/auth/gmail.readonly"])
@@ -81,7 +83,9 @@ import Testing
             "host": "eu.posthog.com", "subdomain": "acme", "email": "ops@acme.example", "team_id": "team_abc",
         ]
         var settings: [String: JSONValue] = [:]
-        for setting in provider.settings { settings[setting.name] = .string(try #require(samples[setting.name], "a sample for \(slug).\(setting.name)")) }
+        for setting in provider.settings {
+            settings[setting.name] = .string(try #require(samples[setting.name], "a sample for \(slug).\(setting.name)"))
+        }
         let checked = try provider.validatedSettings(settings, allowVerified: true)
         let values = TemplateValues(
             accessToken: "sample-token", clientID: "sample-client", settings: checked.stringValues,
@@ -112,7 +116,10 @@ import Testing
             #expect(try refused("zendesk", "subdomain", hostile), "\(hostile)")
             #expect(try refused("gorgias", "subdomain", hostile), "\(hostile)")
         }
-        for hostile in ["evil.example", "salesforce.com.evil.example", "my.salesforce.com", "login.salesforce.com.", "a@login.salesforce.com", ".my.salesforce.com"] {
+        for hostile in [
+            "evil.example", "salesforce.com.evil.example", "my.salesforce.com", "login.salesforce.com.", "a@login.salesforce.com",
+            ".my.salesforce.com",
+        ] {
             #expect(try refused("salesforce", "login_host", hostile), "\(hostile)")
         }
         for fine in ["login.salesforce.com", "test.salesforce.com", "acme.my.salesforce.com", "acme--dev.sandbox.my.salesforce.com"] {
@@ -137,11 +144,13 @@ import Testing
     /// A custom provider whose URL takes its host from a value must say which domains that host may be on.
     @Test func customProvidersWithTemplatedHostsDeclareTheirDomains() throws {
         func entry(domains: String) throws -> JSONValue {
-            try JSONValue.parse(Array(#"""
-                {"slug": "acme", "name": "Acme", "type": "api_key", "roles": ["source"], \#(domains)
-                 "settings": [{"name": "tenant", "description": "tenant", "required": true, "pattern": "^[a-z]+$"}],
-                 "test": {"url": "https://{settings.tenant}.acme.example/me", "method": "GET"}}
-                """#.utf8))
+            try JSONValue.parse(
+                Array(
+                    #"""
+                    {"slug": "acme", "name": "Acme", "type": "api_key", "roles": ["source"], \#(domains)
+                     "settings": [{"name": "tenant", "description": "tenant", "required": true, "pattern": "^[a-z]+$"}],
+                     "test": {"url": "https://{settings.tenant}.acme.example/me", "method": "GET"}}
+                    """#.utf8))
         }
         #expect(throws: CatalogError.self) { try ProviderCatalog.builtIn().applying(patches: [:], additions: [try entry(domains: "")]) }
         let catalog = try ProviderCatalog.builtIn().applying(patches: [:], additions: [try entry(domains: #""domains": ["acme.example"],"#)])
@@ -149,7 +158,10 @@ import Testing
         let settings = try acme.validatedSettings(["tenant": .string("blue")])
         #expect(try acme.url(for: .test, values: TemplateValues(settings: settings.stringValues)).host == "blue.acme.example")
         #expect((try? acme.validatedSettings(["tenant": .string("evil.example#")])) == nil)
-        let badPattern = try JSONValue.parse(Array(#"{"slug": "bad", "name": "Bad", "type": "api_key", "roles": ["source"], "settings": [{"name": "x", "description": "x", "required": false, "pattern": "(("}], "test": {"url": "https://bad.example/me", "method": "GET"}}"#.utf8))
+        let badPattern = try JSONValue.parse(
+            Array(
+                #"{"slug": "bad", "name": "Bad", "type": "api_key", "roles": ["source"], "settings": [{"name": "x", "description": "x", "required": false, "pattern": "(("}], "test": {"url": "https://bad.example/me", "method": "GET"}}"#
+                    .utf8))
         #expect(throws: CatalogError.self) { try ProviderCatalog.builtIn().applying(patches: [:], additions: [badPattern]) }
     }
 
@@ -158,16 +170,20 @@ import Testing
         let salesforce = try #require(try ProviderCatalog.builtIn().provider("salesforce"))
         let good = salesforce.acceptedFacts(["instance_url": "https://acme.my.salesforce.com", "id": "x"])
         #expect(good.accepted["instance_url"] == "https://acme.my.salesforce.com" && good.refused.isEmpty)
-        for hostile in ["https://evil.example", "http://acme.my.salesforce.com", "https://acme.my.salesforce.com@evil.example",
-                        "https://acme.my.salesforce.com:8443", "https://acme.my.salesforce.com/x?y", "https://evil.example/.salesforce.com"] {
+        for hostile in [
+            "https://evil.example", "http://acme.my.salesforce.com", "https://acme.my.salesforce.com@evil.example",
+            "https://acme.my.salesforce.com:8443", "https://acme.my.salesforce.com/x?y", "https://evil.example/.salesforce.com",
+        ] {
             let result = salesforce.acceptedFacts(["instance_url": hostile])
             #expect(result.accepted["instance_url"] == nil && result.refused == ["instance_url"], "\(hostile)")
         }
     }
 
     @Test func templatesFillValuesAndLeaveLiteralBracesAlone() throws {
-        let values = TemplateValues(accessToken: "a b&c", clientID: "cid", settings: ["shop": "acme"], metadata: ["instance_url": "https://x.example"], config: ["v": "1"])
-        #expect(try values.render("https://{settings.shop}.myshopify.com/x?t={access_token}", inURL: true) == "https://acme.myshopify.com/x?t=a%20b%26c")
+        let values = TemplateValues(
+            accessToken: "a b&c", clientID: "cid", settings: ["shop": "acme"], metadata: ["instance_url": "https://x.example"], config: ["v": "1"])
+        #expect(
+            try values.render("https://{settings.shop}.myshopify.com/x?t={access_token}", inURL: true) == "https://acme.myshopify.com/x?t=a%20b%26c")
         #expect(try values.render("Bearer {access_token}") == "Bearer a b&c")
         #expect(try values.render(#"{"query":"{ shop { name } }"}"#) == #"{"query":"{ shop { name } }"}"#)
         #expect(try values.render("{metadata.instance_url}/me?v={config.v}") == "https://x.example/me?v=1")

@@ -1,10 +1,11 @@
-@testable import Connectors
 import Testing
+@testable import Connectors
 
 /// Providers spell failures differently (PROVIDERS.md); resolverd reads each by its body, not only its status.
 @Suite struct ProviderFailureTests {
     func classify(_ status: Int, _ body: String, _ style: ProviderDefinition.ErrorStyle, extra: Set<String> = []) throws -> ProviderFailure? {
-        ProviderClient.classify(status: status, json: try JSONValue.parse(Array(body.utf8)), style: style, extraPermanent: extra, retryAfter: .seconds(7))
+        ProviderClient.classify(
+            status: status, json: try JSONValue.parse(Array(body.utf8)), style: style, extraPermanent: extra, retryAfter: .seconds(7))
     }
 
     func isPermanent(_ failure: ProviderFailure?) -> Bool {
@@ -22,8 +23,13 @@ import Testing
     /// The operator's client registration refused is a fault of the configuration, for every connector of the
     /// provider: not a reason to ask each user to connect again.
     @Test func clientConfigurationErrorsAreTheOperatorsNotTheUsers() throws {
-        for (status, code) in [(401, "invalid_client"), (400, "unauthorized_client"), (400, "unsupported_grant_type"), (200, "incorrect_client_credentials")] {
-            guard case .misconfigured(let seen, status)? = try classify(status, #"{"error": "\#(code)"}"#, .oauth, extra: ["incorrect_client_credentials"]) else {
+        for (status, code) in [
+            (401, "invalid_client"), (400, "unauthorized_client"), (400, "unsupported_grant_type"), (200, "incorrect_client_credentials"),
+        ] {
+            guard
+                case .misconfigured(let seen, status)? = try classify(
+                    status, #"{"error": "\#(code)"}"#, .oauth, extra: ["incorrect_client_credentials"])
+            else {
                 Issue.record("\(code) is not a configuration fault")
                 continue
             }

@@ -13,8 +13,12 @@ import Testing
             #expect(try await migrator.isCurrent(on: pool))
             let tables = try await pool.query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name")
-            #expect(try tables.map { try $0.decode(String.self, at: 0) }
-                == ["api_keys", "audit_batches", "audit_events", "audit_events_before_batches", "connector_grants", "connector_tokens", "schema_migrations"])
+            #expect(
+                try tables.map { try $0.decode(String.self, at: 0) }
+                    == [
+                        "api_keys", "audit_batches", "audit_events", "audit_events_before_batches", "connector_grants", "connector_tokens",
+                        "schema_migrations",
+                    ])
             // Audit events arrive in batches: besides its key, the table keeps only a BRIN index on the batches' time
             // spans, and the events' arrays are stored uncompressed.
             let auditIndexes = try await pool.query(
@@ -27,10 +31,12 @@ import Testing
             #expect(try external.map { try $0.decode(String.self, at: 0) } == ["connector_id", "occurred_at", "provider", "user_id"])
             // ANALYZE leaves the arrays alone: reading a sample of them back took seconds.
             let unanalyzed = try await pool.query(
-                "SELECT attname::text FROM pg_attribute WHERE attrelid = 'audit_batches'::regclass AND attnum > 0 AND attstattarget = 0 ORDER BY attname")
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = 'audit_batches'::regclass AND attnum > 0 AND attstattarget = 0 ORDER BY attname"
+            )
             let arrays = try unanalyzed.map { try $0.decode(String.self, at: 0) }
             #expect(arrays == ["connector_id", "occurred_at", "provider", "user_id"])
-            let kind = try await pool.query("SELECT table_type::text FROM information_schema.tables WHERE table_name = 'audit_events' AND table_schema = current_schema()")
+            let kind = try await pool.query(
+                "SELECT table_type::text FROM information_schema.tables WHERE table_name = 'audit_events' AND table_schema = current_schema()")
             #expect(try kind.first?.decode(String.self, at: 0) == "VIEW")
         }
     }

@@ -29,8 +29,8 @@ func openssl(_ arguments: [String], stdin: [UInt8]? = nil) throws -> [UInt8] {
     let folder = try TemporaryDirectory()
     defer { folder.remove() }
     try folder.write("stdin", stdin ?? [])
-    FileManager.default.createFile(atPath: folder.file("stdout"), contents: nil)
-    FileManager.default.createFile(atPath: folder.file("stderr"), contents: nil)
+    _ = FileManager.default.createFile(atPath: folder.file("stdout"), contents: nil)
+    _ = FileManager.default.createFile(atPath: folder.file("stderr"), contents: nil)
     let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: folder.file("stdin")))
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.file("stdout")))
     let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.file("stderr")))

@@ -11,7 +11,8 @@ import Testing
             let marker = "cancel-\(UUID().uuidString)"
             let task = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT pg_sleep(10) -- \(marker)")) }
             // Cancel only once the statement runs on the server (connecting may take a while on a busy machine).
-            let running: PGQuery = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker) AND state = 'active' AND pid <> pg_backend_pid()"
+            let running: PGQuery =
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE \("%" + marker) AND state = 'active' AND pid <> pg_backend_pid()"
             for _ in 0..<200 {
                 if try await pool.query(running).first?.decode(Int.self, at: 0) == 1 { break }
                 try await Task.sleep(for: .milliseconds(20))

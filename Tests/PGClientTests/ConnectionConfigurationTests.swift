@@ -1,5 +1,5 @@
-@testable import PGClient
 import Testing
+@testable import PGClient
 
 @Suite struct ConnectionConfigurationTests {
     @Test func parsesAFullURL() throws {
@@ -68,9 +68,11 @@ import Testing
 
 @Suite struct ServerMessageRedactionTests {
     @Test func valuesAfterAColonAreRedactedIdentifiersStay() {
-        #expect(PGError.redactingValues(#"invalid input syntax for type uuid: "sk_live_abc""#)
-            == #"invalid input syntax for type uuid: "…""#)
-        #expect(PGError.redactingValues(#"relation "connector_tokens" does not exist"#)
-            == #"relation "connector_tokens" does not exist"#)
+        #expect(
+            PGError.redactingValues(#"invalid input syntax for type uuid: "sk_live_abc""#)
+                == #"invalid input syntax for type uuid: "…""#)
+        #expect(
+            PGError.redactingValues(#"relation "connector_tokens" does not exist"#)
+                == #"relation "connector_tokens" does not exist"#)
     }
 }

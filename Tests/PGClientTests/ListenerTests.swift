@@ -1,5 +1,6 @@
 import Foundation
 import PGClient
+import PGLocalCluster
 import PGTestSupport
 import Testing
 
@@ -94,7 +95,8 @@ func notifyingWithoutPause(_ pool: PGConnectionPool, channel: String) -> Task<Vo
             listener.probeTimeout = .milliseconds(700)
             let collector = EventCollector(listener.events(channels: [channel]))
             let listening = try #require(await collector.waitFor { $0 == .listening })
-            let pid = try #require(try await pool.query("SELECT pid FROM pg_stat_activity WHERE application_name = \(name)").first).decode(Int32.self, at: 0)
+            let pid = try #require(try await pool.query("SELECT pid FROM pg_stat_activity WHERE application_name = \(name)").first).decode(
+                Int32.self, at: 0)
             #expect(kill(pid, SIGSTOP) == 0)
             defer { kill(pid, SIGCONT) }
             let dropped = try #require(await collector.waitFor(after: listening, timeout: .seconds(5)) { $0 == .disconnected })

@@ -12,10 +12,13 @@ import Testing
     private func withSharedConnection(
         acquireTimeout: Duration = .seconds(5), _ body: (PGConnectionPool, PGConnectionConfiguration) async throws -> Void
     ) async throws {
-        try await TestDatabase.withSchema(maxConnections: 1, configure: {
-            $0.pipelineDepth = 4
-            $0.acquireTimeout = acquireTimeout
-        }) { pool, configuration in
+        try await TestDatabase.withSchema(
+            maxConnections: 1,
+            configure: {
+                $0.pipelineDepth = 4
+                $0.acquireTimeout = acquireTimeout
+            }
+        ) { pool, configuration in
             _ = try await pool.query("SELECT 1")  // the connection is open and idle
             try await body(pool, configuration)
         }

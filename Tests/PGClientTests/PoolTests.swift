@@ -122,11 +122,14 @@ import Testing
     }
 
     @Test func maintenanceClosesIdleConnectionsAndKeepsTheMinimum() async throws {
-        try await TestDatabase.withSchema(maxConnections: 5, configure: {
-            $0.minConnections = 2
-            $0.idleTimeout = .milliseconds(100)
-            $0.maintenanceInterval = .milliseconds(50)
-        }) { pool, _ in
+        try await TestDatabase.withSchema(
+            maxConnections: 5,
+            configure: {
+                $0.minConnections = 2
+                $0.idleTimeout = .milliseconds(100)
+                $0.maintenanceInterval = .milliseconds(50)
+            }
+        ) { pool, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<5 { group.addTask { _ = try await pool.query("SELECT pg_sleep(0.05)") } }
                 try await group.waitForAll()

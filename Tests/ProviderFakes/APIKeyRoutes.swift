@@ -1,4 +1,5 @@
 import Hummingbird
+import Synchronization
 
 /// The HTTP face of the fake API-key service, shaped like Stripe's: `/v1/me`, `/v1/balance`, `/v1/revoke`.
 struct APIKeyRoutes: Sendable {

@@ -1,5 +1,6 @@
 import Hummingbird
 public import Logging
+import Synchronization
 
 /// An API-key service on loopback, like Stripe or PostHog: it names the account of a valid key and can revoke keys.
 public final class FakeAPIKeyProvider: FakeProvider {

@@ -1,5 +1,6 @@
 import Hummingbird
 public import Logging
+import Synchronization
 
 /// An OAuth 2.0 authorization server on loopback: authorization code with PKCE, refresh with rotation, revocation and
 /// user info, plus switches that make it deny, revoke or fail the way real providers do. It also speaks two

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 
 extension OAuthRoutes {
     /// `GET /authorize`: approves at once (or denies, when a test asked) and redirects back with a code (RFC 6749 §4.1).

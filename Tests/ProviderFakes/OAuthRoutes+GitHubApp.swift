@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 
 extension OAuthRoutes {
     /// `POST /app/installations/{installation_id}/access_tokens` with the app's JWT as bearer: 201 with an hour's

@@ -1,5 +1,6 @@
 import Hummingbird
 import ResolverCrypto
+import Synchronization
 
 extension OAuthRoutes {
     /// Meta's long-lived token exchange, `grant_type=fb_exchange_token` with `client_id`, `client_secret` and the

@@ -1,4 +1,5 @@
 import Hummingbird
+import Synchronization
 
 extension OAuthRoutes {
     /// `POST /token`: the `authorization_code` and `refresh_token` grants (RFC 6749 §4.1.3, §6); and, by GET or POST,

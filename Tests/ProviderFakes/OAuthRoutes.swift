@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import ResolverCrypto
+import Synchronization
 
 /// The HTTP face of the fake authorization server: `/authorize`, `/token`, `/revoke` and `/userinfo`, and GitHub's
 /// `/app/installations/{id}/access_tokens`.

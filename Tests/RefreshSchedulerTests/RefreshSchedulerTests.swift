@@ -2,6 +2,7 @@ import Connectors
 import FailureLogging
 import Foundation
 import PGClient
+import PGLocalCluster
 import PGTestSupport
 import ProviderFakes
 import RefreshScheduler
@@ -131,7 +132,9 @@ import Testing
                 }
                 let retryAt = try await harness.column("SELECT next_refresh_at FROM connector_tokens", id: throttled.id, as: Date.self)
                 #expect(retryAt.timeIntervalSinceNow > 1)
-                try await harness.expectEventually("harness.fake.counters.refreshGrants == before + 1") { harness.fake.counters.refreshGrants == before + 1 }
+                try await harness.expectEventually("harness.fake.counters.refreshGrants == before + 1") {
+                    harness.fake.counters.refreshGrants == before + 1
+                }
             }
             #expect(started.duration(to: .now) >= .seconds(2))
             let value6 = try await harness.column("SELECT refresh_failures FROM connector_tokens", id: throttled.id, as: Int.self)
@@ -165,7 +168,8 @@ import Testing
         try await SchedulerHarness.with { harness in
             let (record, _) = try await harness.seed(user: "u_orphan")
             _ = try await harness.pool.query(
-                "UPDATE connector_tokens SET lease_owner = 'dead-replica', lease_expires_at = now() + interval '1500 milliseconds' WHERE id = \(record.id)")
+                "UPDATE connector_tokens SET lease_owner = 'dead-replica', lease_expires_at = now() + interval '1500 milliseconds' WHERE id = \(record.id)"
+            )
             let started = ContinuousClock.now
             try await harness.running([harness.scheduler()]) {
                 try await harness.expectEventually("harness.fake.counters.refreshGrants == 1") { harness.fake.counters.refreshGrants == 1 }
@@ -187,7 +191,9 @@ import Testing
                     try await harness.column("SELECT lease_owner IS NOT NULL FROM connector_tokens", id: record.id, as: Bool.self)
                 }
                 try await cluster.stop()
-                try await harness.expectEventually("the provider rotated the refresh token", timeout: .seconds(10)) { harness.fake.counters.refreshGrants == 1 }
+                try await harness.expectEventually("the provider rotated the refresh token", timeout: .seconds(10)) {
+                    harness.fake.counters.refreshGrants == 1
+                }
                 try await Task.sleep(for: .seconds(3))
                 try await cluster.start()
                 harness.fake.setFault(.none)
@@ -215,7 +221,8 @@ import Testing
                 }
             }
             #expect(harness.fake.counters.refreshGrants == 1)
-            let value9 = try await harness.column("SELECT last_refreshed_at IS NOT NULL AND lease_owner IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
+            let value9 = try await harness.column(
+                "SELECT last_refreshed_at IS NOT NULL AND lease_owner IS NULL FROM connector_tokens", id: record.id, as: Bool.self)
             #expect(value9)
             let stored = try await harness.store.secrets(of: record.id).refreshToken
             let storedToken = try #require(stored)
@@ -270,7 +277,8 @@ import Testing
                 #expect((error.retryAfter ?? .distantPast) > Date())
             }
             #expect(harness.fake.counters.refreshGrants == 1)
-            let due = try await harness.column("SELECT next_refresh_at > now() + interval '5 seconds' FROM connector_tokens", id: record.id, as: Bool.self)
+            let due = try await harness.column(
+                "SELECT next_refresh_at > now() + interval '5 seconds' FROM connector_tokens", id: record.id, as: Bool.self)
             #expect(due, "the scheduler's next refresh is not inside the budget")
         }
     }
@@ -330,7 +338,9 @@ import Testing
             #expect(years > 9 && years <= 10.01)
             #expect(try await harness.column("SELECT status FROM connector_tokens", id: record.id, as: String.self) == "connected")
             #expect(try await harness.column("SELECT scopes FROM connector_tokens", id: record.id, as: [String].self) == ["other"])
-            #expect(try await harness.column("SELECT metadata::text FROM connector_tokens", id: record.id, as: String.self).contains("instance_url") == false)
+            #expect(
+                try await harness.column("SELECT metadata::text FROM connector_tokens", id: record.id, as: String.self).contains("instance_url")
+                    == false)
         }
     }
 
@@ -372,7 +382,9 @@ import Testing
             let store = harness.store
             let claimed = try #require(try await store.claimDue(owner: "replica-a", limit: 1, lease: .seconds(60)).first?.get())
             #expect(try await store.update(userID: "u_disabled", reference: record.id, change: .init(enabled: false))?.status == .disabled)
-            #expect(try await store.markNeedsReauth(id: record.id, owner: "replica-a", token: claimed.leaseToken, reason: "invalid_grant", eventID: "ev_test"))
+            #expect(
+                try await store.markNeedsReauth(
+                    id: record.id, owner: "replica-a", token: claimed.leaseToken, reason: "invalid_grant", eventID: "ev_test"))
             #expect(try await store.find(userID: "u_disabled", reference: record.id)?.status == .disabled)
             #expect(try await store.update(userID: "u_disabled", reference: record.id, change: .init(enabled: true))?.status == .needsReauth)
         }
@@ -399,7 +411,7 @@ import Testing
             #expect(try await harness.column("SELECT refresh_failures FROM connector_tokens", id: records[0].id, as: Int.self) == 0)
             // The configuration fixed (here: a scheduler with the right secret), the operator's SIGHUP resumes it.
             let fixed = harness.scheduler(concurrency: 4)
-            try await harness.pool.query("UPDATE connector_tokens SET next_refresh_at = now()")
+            _ = try await harness.pool.query("UPDATE connector_tokens SET next_refresh_at = now()")
             try await harness.running([fixed]) {
                 fixed.resume()
                 try await harness.expectEventually("every connector refreshed", timeout: .seconds(20)) { harness.fake.counters.refreshGrants >= 12 }
@@ -414,7 +426,8 @@ import Testing
             let replicas = (0..<3).map { harness.scheduler(owner: "replica-\($0)", concurrency: 6) }
             try await harness.running(replicas) {
                 try await harness.expectEventually("condition", timeout: .seconds(60)) {
-                    try await harness.pool.query("SELECT count(*) FROM connector_tokens WHERE last_refreshed_at IS NULL")[0].decode(Int.self, at: 0) == 0
+                    try await harness.pool.query("SELECT count(*) FROM connector_tokens WHERE last_refreshed_at IS NULL")[0].decode(Int.self, at: 0)
+                        == 0
                 }
             }
             #expect(harness.fake.counters.refreshGrants == count)

@@ -43,7 +43,8 @@ import Testing
     @Test func connectorsMadeTogetherSpreadOut() {
         let expires = issued.addingTimeInterval(3_600)
         var generator = SystemRandomNumberGenerator()
-        let dues = Set((0..<100).map { _ in timing.dueDate(issuedAt: issued, expiresAt: expires, random: Double.random(in: 0..<1, using: &generator)) })
+        let dues = Set(
+            (0..<100).map { _ in timing.dueDate(issuedAt: issued, expiresAt: expires, random: Double.random(in: 0..<1, using: &generator)) })
         #expect(dues.count > 90)
     }
 }

@@ -81,17 +81,20 @@ struct SchedulerHarness {
         configuration.idleCheck = .seconds(1)
         configuration.webhook = webhook
         return RefreshScheduler(
-            store: store, catalog: catalog, clients: clients ?? self.clients, client: ProviderClient(timeout: .seconds(5)), configuration: configuration,
+            store: store, catalog: catalog, clients: clients ?? self.clients, client: ProviderClient(timeout: .seconds(5)),
+            configuration: configuration,
             listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"), failures: failures)
     }
 
     /// A connector holding a grant the fake just issued, due for refresh `dueIn` from now.
     @discardableResult
-    func seed(user: String, expiresIn: TimeInterval = 3600, dueIn: TimeInterval? = 0) async throws -> (record: ConnectorRecord, refreshToken: String?) {
+    func seed(user: String, expiresIn: TimeInterval = 3600, dueIn: TimeInterval? = 0) async throws -> (record: ConnectorRecord, refreshToken: String?)
+    {
         let issued = fake.issueTokens()
         let record = try await store.put(
             userID: user, provider: "fake_oauth",
-            credential: Credential(type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: Date().addingTimeInterval(expiresIn)),
+            credential: Credential(
+                type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: Date().addingTimeInterval(expiresIn)),
             nextRefreshAt: dueIn.map { Date().addingTimeInterval($0) })
         return (record, issued.refreshToken)
     }

@@ -5,7 +5,6 @@ import PGClient
 import PGTestSupport
 import Synchronization
 import Testing
-
 @testable import ResolverDaemon
 
 /// Audit events go to the database in batches, one row per (actor, action, outcome), and read back one by one
@@ -33,16 +32,20 @@ import Testing
             let audit = AuditWriter(pool: pool, logger: Logger(label: "test"))
             var recorded: [AuditWriter.Event] = []
             for n in 0..<1_000 {
-                let event = switch n % 10 {
-                case 3: Self.event("gateway", "not_connected", n)
-                case 7: Self.event("session", "started", n, action: "authorize", connector: false)
-                default: Self.event(n.isMultiple(of: 2) ? "gateway" : "mcp", "ok", n)
-                }
+                let event =
+                    switch n % 10 {
+                    case 3: Self.event("gateway", "not_connected", n)
+                    case 7: Self.event("session", "started", n, action: "authorize", connector: false)
+                    default: Self.event(n.isMultiple(of: 2) ? "gateway" : "mcp", "ok", n)
+                    }
                 recorded.append(event)
                 audit.record(event)
             }
             // A NUL cannot be stored in PostgreSQL's text; it must not keep the batch from being written.
-            audit.record(AuditWriter.Event(actor: "gateway", action: "resolve", outcome: "invalid_request", connectorID: nil, provider: "stripe", userID: "u\u{0}x", at: Self.start))
+            audit.record(
+                AuditWriter.Event(
+                    actor: "gateway", action: "resolve", outcome: "invalid_request", connectorID: nil, provider: "stripe", userID: "u\u{0}x",
+                    at: Self.start))
             #expect(await audit.flush() == 1_001)
             #expect(audit.pending == 0)
 
@@ -54,14 +57,16 @@ import Testing
             #expect(kinds.map(\.3) == [500, 300, 100, 100, 1])
             #expect(kinds.allSatisfy { $0.4 })
 
-            let stored = try await Self.events("SELECT \(Self.columns) FROM audit_events WHERE outcome <> 'invalid_request' ORDER BY occurred_at", on: pool)
+            let stored = try await Self.events(
+                "SELECT \(Self.columns) FROM audit_events WHERE outcome <> 'invalid_request' ORDER BY occurred_at", on: pool)
             #expect(stored == recorded.map { [$0.actor, $0.action, $0.outcome, $0.connectorID, $0.provider, $0.userID] })
             let replaced = try await Self.events("SELECT \(Self.columns) FROM audit_events WHERE outcome = 'invalid_request'", on: pool)
             #expect(replaced.first?[5] == "u\u{FFFD}x")
 
             // Between the 100th and the 200th second: the events in that range and no other.
             let range = try await pool.query(
-                "SELECT user_id FROM audit_events_between(\(Self.start.addingTimeInterval(100)), \(Self.start.addingTimeInterval(200))) ORDER BY occurred_at")
+                "SELECT user_id FROM audit_events_between(\(Self.start.addingTimeInterval(100)), \(Self.start.addingTimeInterval(200))) ORDER BY occurred_at"
+            )
             #expect(try range.map { try $0.decode(String.self, at: 0) } == (100..<200).map { "u_\($0)" })
         }
     }
@@ -114,7 +119,8 @@ import Testing
         try await TestDatabase.withSchema { pool, _ in
             let dropped = Mutex(0)
             let capacity = 100_000
-            let audit = AuditWriter(pool: pool, logger: Logger(label: "test"), capacity: capacity, onDrop: { count in dropped.withLock { $0 += count } })
+            let audit = AuditWriter(
+                pool: pool, logger: Logger(label: "test"), capacity: capacity, onDrop: { count in dropped.withLock { $0 += count } })
             for n in 0..<capacity { audit.record(Self.event("gateway", "ok", n)) }
             #expect(await audit.flush() == 0)  // the table is not there: the write fails, nothing leaves the buffer
             // Another 200,000 into the full buffer: each drops the oldest.

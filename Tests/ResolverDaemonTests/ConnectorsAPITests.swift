@@ -83,9 +83,11 @@ import Testing
             let store = harness.daemon.runtime.store
             let providers = ["stripe", "posthog", "klaviyo", "vercel", "railway", "figma", "gmail"]
             for provider in providers {
-                try await store.put(userID: "u_list", provider: provider, credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+                try await store.put(
+                    userID: "u_list", provider: provider, credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             }
-            try await store.put(userID: "u_other", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            try await store.put(
+                userID: "u_other", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             try await harness.daemon.withAPI { client in
                 var seen: [String] = []
                 var cursor: String?
@@ -100,7 +102,8 @@ import Testing
                     pages += 1
                     // A connector added while paging comes after the pages already read, never inside them.
                     if pages == 1 {
-                        try await store.put(userID: "u_list", provider: "sanity", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+                        try await store.put(
+                            userID: "u_list", provider: "sanity", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
                     }
                 } while cursor != nil && pages < 10
                 #expect(seen == providers + ["sanity"])
@@ -126,9 +129,13 @@ import Testing
             let user = try await harness.apiKey(for: "u_roles", workspace: "w_1")
             let store = harness.daemon.runtime.store
             for provider in ["stripe", "posthog"] {
-                try await store.put(userID: "u_roles", workspaceID: "w_1", provider: provider, credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+                try await store.put(
+                    userID: "u_roles", workspaceID: "w_1", provider: provider,
+                    credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             }
-            try await store.put(userID: "u_roles", workspaceID: "w_2", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            try await store.put(
+                userID: "u_roles", workspaceID: "w_2", provider: "klaviyo",
+                credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             try await harness.daemon.withAPI { client in
                 for provider in ["stripe", "klaviyo", "posthog"] {
                     let set = try await client.api(.patch, "/api/connectors/\(provider)", bearer: user, json: #"{"role": "primary_data_source"}"#)
@@ -138,7 +145,8 @@ import Testing
                 let holders = Set(((list.object["connections"] as? [[String: Any]]) ?? []).compactMap { $0["provider"] as? String })
                 // posthog took it from stripe in w_1; klaviyo holds it in w_2.
                 #expect(holders == ["posthog", "klaviyo"])
-                let cleared = try await client.api(.patch, "/api/connectors/posthog", bearer: user, json: #"{"role": null, "settings": {"host": "eu.posthog.com"}}"#)
+                let cleared = try await client.api(
+                    .patch, "/api/connectors/posthog", bearer: user, json: #"{"role": null, "settings": {"host": "eu.posthog.com"}}"#)
                 #expect(cleared.object["role"] is NSNull)
                 #expect((cleared.object["settings"] as? [String: Any])?["host"] as? String == "eu.posthog.com")
             }
@@ -172,7 +180,8 @@ import Testing
             // `limited` may act on stripe and posthog only, for whichever user it names.
             let store = harness.daemon.runtime.store
             let stripe = try await store.put(userID: "u_svc", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
-            let klaviyo = try await store.put(userID: "u_svc", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            let klaviyo = try await store.put(
+                userID: "u_svc", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             let headers: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
             try await harness.daemon.withAPI { client in
                 let list = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: headers)
@@ -193,7 +202,8 @@ import Testing
                 let patch = try await client.api(.patch, "/api/connectors/\(klaviyo.id)", bearer: nil, json: #"{"enabled": false}"#, headers: headers)
                 #expect(patch.status == .forbidden)
                 let connect = try await client.api(
-                    .post, "/api/connectors/connect", bearer: nil, json: #"{"provider": "klaviyo", "api_key": "\#(harness.goodKey)"}"#, headers: headers)
+                    .post, "/api/connectors/connect", bearer: nil, json: #"{"provider": "klaviyo", "api_key": "\#(harness.goodKey)"}"#,
+                    headers: headers)
                 #expect(connect.status == .forbidden)
                 // The gateway's unrestricted token sees both.
                 let gateway: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
@@ -212,7 +222,8 @@ import Testing
             try await harness.daemon.withAPI { client in
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: secret).status == .ok)
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: nil).status == .unauthorized)
-                #expect(try await client.api(.get, "/api/connectors/list", bearer: "tnx_" + String(repeating: "x", count: 43)).status == .unauthorized)
+                #expect(
+                    try await client.api(.get, "/api/connectors/list", bearer: "tnx_" + String(repeating: "x", count: 43)).status == .unauthorized)
                 #expect(try await harness.daemon.runtime.connectors.apiKeys.revoke(id: key.id))
                 let revoked = try await client.api(.get, "/api/connectors/list", bearer: secret)
                 #expect(revoked.status == .unauthorized && revoked.errorCode == "unauthorized")
@@ -223,15 +234,20 @@ import Testing
                 #expect(expired.status == .unauthorized && expired.text.contains("expired"))
                 let forged = try harness.session(for: "u_jwt", secret: try DaemonHarness.secret(bytes: 32))
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: forged).status == .unauthorized)
-                #expect(try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "none")).status == .unauthorized)
-                #expect(try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "HS512")).status == .unauthorized)
+                #expect(
+                    try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "none")).status
+                        == .unauthorized)
+                #expect(
+                    try await client.api(.get, "/api/connectors/list", bearer: try harness.session(for: "u_jwt", algorithm: "HS512")).status
+                        == .unauthorized)
 
                 // A services token acts for the user it names, and only with one.
                 let acting = try await client.api(
                     .get, "/api/connectors/list", bearer: nil,
                     headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_auth"])
                 #expect(acting.status == .ok)
-                let nobody = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken])
+                let nobody = try await client.api(
+                    .get, "/api/connectors/list", bearer: nil, headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken])
                 #expect(nobody.status == .unauthorized)
             }
         }

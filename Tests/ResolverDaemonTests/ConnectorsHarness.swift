@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import ProviderFakes
 import ResolverCrypto
 import Synchronization
@@ -44,7 +45,8 @@ struct ConnectorsHarness {
         for (slug, fake) in catalogProviders.sorted(by: { $0.key < $1.key }) {
             let file = directory.appendingPathComponent("\(slug)-secret").path
             try writeSecretFile(fake.configuration.clientSecret, to: file)
-            catalogEntries += #", "\#(slug)": {"client_id": "\#(fake.configuration.clientID)", "client_secret_file": "\#(file)", "base_url": "\#(fake.baseURL)"}"#
+            catalogEntries +=
+                #", "\#(slug)": {"client_id": "\#(fake.configuration.clientID)", "client_secret_file": "\#(file)", "base_url": "\#(fake.baseURL)"}"#
         }
         let config = """
             {
@@ -67,7 +69,8 @@ struct ConnectorsHarness {
         do {
             let requests = ProviderRequests()
             try await DaemonHarness.with(connectors: settings, providerRequestLog: { requests.append($0) }) { daemon in
-                try await body(ConnectorsHarness(daemon: daemon, oauth: oauth, apiKeys: apiKeys, goodKey: goodKey, jwtSecret: jwtSecret, requests: requests))
+                try await body(
+                    ConnectorsHarness(daemon: daemon, oauth: oauth, apiKeys: apiKeys, goodKey: goodKey, jwtSecret: jwtSecret, requests: requests))
             }
         } catch {
             await oauth.shutdown()
@@ -135,7 +138,9 @@ struct HarnessError: Error, CustomStringConvertible {
 
 extension TestClientProtocol {
     /// A request to the connectors API with a bearer credential.
-    func api(_ method: HTTPRequest.Method, _ uri: String, bearer: String?, json: String? = nil, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+    func api(_ method: HTTPRequest.Method, _ uri: String, bearer: String?, json: String? = nil, headers extra: HTTPFields = [:]) async throws
+        -> TestResponse
+    {
         var headers = extra
         if let bearer { headers[.authorization] = "Bearer \(bearer)" }
         if json != nil { headers[.contentType] = "application/json" }

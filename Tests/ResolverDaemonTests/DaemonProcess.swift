@@ -11,7 +11,9 @@ import Testing
 final class DaemonProcess: @unchecked Sendable {
     /// The binary scripts/test builds and names in `RESOLVERD_TEST_BINARY`.
     static var binary: String? {
-        guard let path = ProcessInfo.processInfo.environment["RESOLVERD_TEST_BINARY"], FileManager.default.isExecutableFile(atPath: path) else { return nil }
+        guard let path = ProcessInfo.processInfo.environment["RESOLVERD_TEST_BINARY"], FileManager.default.isExecutableFile(atPath: path) else {
+            return nil
+        }
         return path
     }
 
@@ -29,7 +31,9 @@ final class DaemonProcess: @unchecked Sendable {
     /// `resolverd serve`, or another command given in `arguments`.
     static func start(_ arguments: [String] = ["serve"], environment: [String: String], logPath: String) throws -> DaemonProcess {
         guard let binary else { throw HarnessError("RESOLVERD_TEST_BINARY is not set") }
-        var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RESOLVERD_") && $0.key != "DATABASE_URL" && $0.key != "NOTIFY_SOCKET" }
+        var merged = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("RESOLVERD_") && $0.key != "DATABASE_URL" && $0.key != "NOTIFY_SOCKET"
+        }
         merged.merge(environment) { _, new in new }
         let pid = try ChildProcess.spawn(binary, arguments, environment: merged, outputPath: logPath, append: true)
         return DaemonProcess(pid: pid, logPath: logPath)
@@ -38,7 +42,9 @@ final class DaemonProcess: @unchecked Sendable {
     /// Runs a `resolverd` command to its end: its exit status.
     static func run(_ arguments: [String], environment: [String: String], logPath: String, timeout: Duration = .seconds(30)) async throws -> Int32 {
         let process = try start(arguments, environment: environment, logPath: logPath)
-        guard let status = try await process.wait(timeout: timeout) else { throw HarnessError("resolverd \(arguments.first ?? "") did not end:\n\(process.log.suffix(1500))") }
+        guard let status = try await process.wait(timeout: timeout) else {
+            throw HarnessError("resolverd \(arguments.first ?? "") did not end:\n\(process.log.suffix(1500))")
+        }
         return status
     }
 

@@ -45,7 +45,9 @@ import Testing
                         let issued = fake.issueTokens()
                         try await store.put(
                             userID: "user-\(index)", provider: "fake_oauth",
-                            credential: Credential(type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: Date().addingTimeInterval(expiresIn)),
+                            credential: Credential(
+                                type: .oauth, accessToken: issued.accessToken, refreshToken: issued.refreshToken,
+                                expiresAt: Date().addingTimeInterval(expiresIn)),
                             nextRefreshAt: Date().addingTimeInterval(3600))
                     }
                 }
@@ -153,8 +155,10 @@ import Testing
             _ = try await restarted.wait(timeout: .seconds(20))
             await pool.shutdown()
         }
-        print("refresh storm (\(configuration.keepPreviousRefreshTokenUntilSuccessorUsed ? "grace" : "strict single-use")): "
-            + "\(outcome.kills) kills, \(outcome.refreshGrants) refreshes, \(outcome.refreshedAfterRestart) of 200 refreshed after the restart, \(outcome.lost) lost")
+        print(
+            "refresh storm (\(configuration.keepPreviousRefreshTokenUntilSuccessorUsed ? "grace" : "strict single-use")): "
+                + "\(outcome.kills) kills, \(outcome.refreshGrants) refreshes, \(outcome.refreshedAfterRestart) of 200 refreshed after the restart, \(outcome.lost) lost"
+        )
         return outcome
     }
 

@@ -23,8 +23,10 @@ import Testing
         environment["RESOLVERD_PG_IO_THREADS"] = "4"
         let set = try DaemonSettings(environment: environment)
         #expect(set.poolSize == 40 && set.pipelineDepth == 1 && set.pgIOThreads == 4)
-        for (name, bad) in [("RESOLVERD_DB_POOL_SIZE", "1"), ("RESOLVERD_DB_POOL_SIZE", "many"), ("RESOLVERD_DB_PIPELINE_DEPTH", "0"),
-                            ("RESOLVERD_DB_PIPELINE_DEPTH", "65"), ("RESOLVERD_PG_IO_THREADS", "0"), ("RESOLVERD_PG_IO_THREADS", "two")] {
+        for (name, bad) in [
+            ("RESOLVERD_DB_POOL_SIZE", "1"), ("RESOLVERD_DB_POOL_SIZE", "many"), ("RESOLVERD_DB_PIPELINE_DEPTH", "0"),
+            ("RESOLVERD_DB_PIPELINE_DEPTH", "65"), ("RESOLVERD_PG_IO_THREADS", "0"), ("RESOLVERD_PG_IO_THREADS", "two"),
+        ] {
             var wrong = base
             wrong[name] = bad
             let error = #expect(throws: SettingsError.self) { try DaemonSettings(environment: wrong) }

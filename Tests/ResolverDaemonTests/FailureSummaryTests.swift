@@ -29,7 +29,8 @@ import Testing
                     pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),
                     tokens: ServicesTokenBox(try ServicesTokens(parsing: "gateway \(token)", source: "test"), path: nil), logger: logs.logger(),
                     cacheSize: 0, failures: failures)
-                try await runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+                try await runtime.store.put(
+                    userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
                 let request = #"{"provider": "stripe", "user_id": "u_1"}"#
                 let app = Application(router: buildAPIRouter(runtime: runtime))
                 let (failed, outage) = try await app.test(.router) { client -> (Int, Duration) in

@@ -2,8 +2,10 @@ import Connectors
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import PGClient
 import PGTestSupport
 import ProviderFakes
+import RefreshScheduler
 import Testing
 @testable import ResolverDaemon
 
@@ -73,7 +75,8 @@ import Testing
                 await scheduler.housekeep(now: Date().addingTimeInterval(11 * 60))
                 #expect(harness.oauth.counters.revocations == 1)
                 #expect(try await harness.daemon.runtime.store.find(userID: "u_late", reference: "fake_oauth")?.status == .failed)
-                let late = try await client.api(.post, "/api/oauth/fake_oauth/confirm", bearer: key, json: #"{"grant": "\#(try #require(held["grant"]))"}"#)
+                let late = try await client.api(
+                    .post, "/api/oauth/fake_oauth/confirm", bearer: key, json: #"{"grant": "\#(try #require(held["grant"]))"}"#)
                 #expect(late.status == .notFound)
                 // A day later the grant rows are gone.
                 let before = try await harness.daemon.pool.query("SELECT count(*)::bigint FROM connector_grants")[0].decode(Int64.self, at: 0)

@@ -46,7 +46,8 @@ import Testing
                 let authorize = try await client.api(.get, "/api/oauth/fake_oauth/authorize?workspace_id=w_other", bearer: key)
                 #expect(authorize.status == .forbidden, "\(authorize.text)")
 
-                let own = try await client.api(.post, "/api/connectors/connect", bearer: key, json: #"{"provider": "stripe", "api_key": "\#(harness.goodKey)"}"#)
+                let own = try await client.api(
+                    .post, "/api/connectors/connect", bearer: key, json: #"{"provider": "stripe", "api_key": "\#(harness.goodKey)"}"#)
                 #expect(own.status == .created, "\(own.text)")
                 let stored = try #require(try await harness.daemon.runtime.store.find(userID: "u_ws", reference: "stripe"))
                 #expect(stored.workspaceID == "w_own")
@@ -83,7 +84,8 @@ import Testing
             let store = harness.daemon.runtime.store
             let other = try await store.put(
                 userID: "u_role", provider: "fake_oauth", credential: Credential(type: .oauth, accessToken: "at"), role: .primaryDataSource)
-            let stripe = try await store.put(userID: "u_role", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
+            let stripe = try await store.put(
+                userID: "u_role", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
             try await harness.daemon.withAPI { client in
                 var limited = HTTPFields()
                 limited[ResolveRoutes.tokenField] = harness.daemon.limitedToken

@@ -49,7 +49,8 @@ import Testing
     @Test func aHalfSentResolveHeldByTheFastPathIsAnswered408AndClosed() async throws {
         try await DaemonHarness.with { daemon in
             try await withListeners(daemon, limits: Self.short) { api, _ in
-                let head = "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(daemon.gatewayToken)\r\n"
+                let head =
+                    "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(daemon.gatewayToken)\r\n"
                     + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
                 let outcome = try await onThread {
                     let client = try Client(port: api)
@@ -187,7 +188,7 @@ private func withListeners(_ daemon: DaemonHarness, limits: ListenerLimits, _ bo
                     do {
                         try Client(port: port).close()
                         return
-                    } catch where ContinuousClock.now < end {
+                    } catch  where ContinuousClock.now < end {
                         Thread.sleep(forTimeInterval: 0.02)
                     }
                 }
@@ -297,7 +298,8 @@ private struct Client: Sendable {
         while case let left = timeout - (ContinuousClock.now - start), left > .zero {
             if let end = bytes.firstRange(of: separator) {
                 let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
                 if bytes.count - end.upperBound >= length {
                     guard let status = Int(head.split(separator: " ").dropFirst().first ?? "") else { throw Failure(step: "status") }

@@ -2,6 +2,7 @@ import Connectors
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import PGClient
 import PGTestSupport
 import ProviderFakes
 import Testing
@@ -16,7 +17,9 @@ import Testing
         return response.object
     }
 
-    func callback(_ client: any TestClientProtocol, _ query: [String: String], provider: String = "fake_oauth", html: Bool = false) async throws -> TestResponse {
+    func callback(_ client: any TestClientProtocol, _ query: [String: String], provider: String = "fake_oauth", html: Bool = false) async throws
+        -> TestResponse
+    {
         var components = URLComponents()
         components.queryItems = query.sorted(by: { $0.key < $1.key }).map { URLQueryItem(name: $0.key, value: $0.value) }
         let headers: HTTPFields = html ? [.accept: "text/html,application/xhtml+xml"] : [:]
@@ -32,7 +35,8 @@ import Testing
                 let connectorID = try #require(started["connector_id"] as? String)
                 #expect(authURL.hasPrefix(harness.oauth.baseURL + "/authorize?"))
                 let sent = ConnectorsHarness.query(of: authURL)
-                #expect(sent["code_challenge_method"] == "S256" && sent["redirect_uri"] == "https://resolverd.example.test/api/oauth/fake_oauth/callback")
+                #expect(
+                    sent["code_challenge_method"] == "S256" && sent["redirect_uri"] == "https://resolverd.example.test/api/oauth/fake_oauth/callback")
                 // While the user is at the provider, the connector is pending.
                 let pending = try await client.api(.get, "/api/connectors/\(connectorID)", bearer: key)
                 #expect(pending.object["status"] as? String == "pending")
@@ -104,7 +108,8 @@ import Testing
 
                 // An expired state.
                 let late = try await harness.approve(try #require(try await authorize(client, key: key)["auth_url"] as? String))
-                _ = try await harness.daemon.pool.query("UPDATE connector_grants SET expires_at = now() - interval '1 second' WHERE status = 'pending'")
+                _ = try await harness.daemon.pool.query(
+                    "UPDATE connector_grants SET expires_at = now() - interval '1 second' WHERE status = 'pending'")
                 let expired = try await callback(client, late)
                 #expect(expired.status == .badRequest && expired.errorCode == "invalid_state")
                 #expect(harness.oauth.counters.authorizationCodeExchanges == 1)

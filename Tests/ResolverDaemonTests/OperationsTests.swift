@@ -16,7 +16,8 @@ import Testing
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct OperationsTests {
     @Test func probesAndMetrics() async throws {
         try await DaemonHarness.with { daemon in
-            try await daemon.runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            try await daemon.runtime.store.put(
+                userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             let gateway = daemon.gatewayToken
             try await daemon.withAPI { client in _ = try await client.resolve(#"{"provider": "stripe", "user_id": "u_1"}"#, token: gateway) }
             try await daemon.withAdmin { client in
@@ -26,10 +27,12 @@ import Testing
                 #expect(ready.status == .ok, "\(ready.text)")
                 let metrics = try await client.execute(uri: "/metrics", method: .get)
                 #expect(metrics.status == .ok)
-                for line in [#"resolverd_resolves_total{outcome="ok"} 1"#, #"resolverd_connectors_count{status="connected"} 1"#,
-                             #"resolverd_resolve_cache_total{result="miss"} 1"#, #"resolverd_resolve_cache_total{result="hit"} 0"#,
-                             "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#,
-                             "resolverd_db_pool_shared_connections", "resolverd_db_pool_pipelined_statements"] {
+                for line in [
+                    #"resolverd_resolves_total{outcome="ok"} 1"#, #"resolverd_connectors_count{status="connected"} 1"#,
+                    #"resolverd_resolve_cache_total{result="miss"} 1"#, #"resolverd_resolve_cache_total{result="hit"} 0"#,
+                    "resolverd_resolve_duration_seconds_bucket", #"resolverd_db_pool_connections{state="in_use"}"#,
+                    "resolverd_db_pool_shared_connections", "resolverd_db_pool_pipelined_statements",
+                ] {
                     #expect(metrics.text.contains(line), "\(line)")
                 }
             }
@@ -158,7 +161,9 @@ import Testing
             let group = ServiceGroup(services: [audit], logger: Logger(label: "test"))
             let running = Task { try await group.run() }
             for i in 0..<2_500 {
-                audit.record(AuditWriter.Event(actor: "gateway", action: "resolve", outcome: "ok", connectorID: "ct_\(i)", provider: "stripe", userID: "u", at: Date()))
+                audit.record(
+                    AuditWriter.Event(
+                        actor: "gateway", action: "resolve", outcome: "ok", connectorID: "ct_\(i)", provider: "stripe", userID: "u", at: Date()))
             }
             await group.triggerGracefulShutdown()
             try await running.value

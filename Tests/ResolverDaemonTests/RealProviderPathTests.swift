@@ -2,6 +2,7 @@ import Connectors
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import PGClient
 import PGTestSupport
 import ProviderFakes
 import Testing
@@ -80,7 +81,8 @@ import Testing
                         .get, "/api/oauth/salesforce/authorize?settings=%7B%22login_host%22%3A%22evil.example%22%7D", bearer: key)
                     #expect(hostile.status == .unprocessableContent && hostile.errorCode == "invalid_settings", "\(hostile.text)")
 
-                    let done = try await connect(harness, client, slug: "salesforce", key: key, settings: #"{"login_host": "acme.my.salesforce.com"}"#)
+                    let done = try await connect(
+                        harness, client, slug: "salesforce", key: key, settings: #"{"login_host": "acme.my.salesforce.com"}"#)
                     #expect(done.status == .ok, "\(done.text)")
                     #expect(done.object["account_name"] as? String == fake.configuration.accountName)
                     let id = try #require(done.object["connector_id"] as? String)
@@ -93,7 +95,8 @@ import Testing
                     #expect(refreshed.status == .ok, "\(refreshed.text)")
                     #expect(harness.requests.of("salesforce", .refresh).map(\.renderedHost) == ["acme.my.salesforce.com"])
 
-                    let patched = try await client.api(.patch, "/api/connectors/\(id)", bearer: key, json: #"{"settings": {"login_host": "evil.example"}}"#)
+                    let patched = try await client.api(
+                        .patch, "/api/connectors/\(id)", bearer: key, json: #"{"settings": {"login_host": "evil.example"}}"#)
                     #expect(patched.status == .unprocessableContent, "\(patched.text)")
 
                     // A host stored before these checks existed is refused at the call: disconnecting deletes without
@@ -131,7 +134,8 @@ import Testing
                     // Another customer's installation id, named at authorize or on the setup redirect: refused.
                     let named = try await connect(harness, client, slug: "github", key: key, settings: #"{"installation_id": "8"}"#)
                     #expect(named.status == .forbidden && named.errorCode == "installation_not_allowed", "\(named.text)")
-                    let redirected = try await connect(harness, client, slug: "github", key: key, settings: "{}", extraCallback: ["installation_id": "8"])
+                    let redirected = try await connect(
+                        harness, client, slug: "github", key: key, settings: "{}", extraCallback: ["installation_id": "8"])
                     #expect(redirected.status == .forbidden, "\(redirected.text)")
                     #expect(harness.requests.of("github", .installations).allSatisfy { $0.renderedHost == "api.github.com" })
 

@@ -41,11 +41,12 @@ import Testing
         let parts = Parts()
         let answer = try decoded(parts)
         #expect(answer.connectorID == parts.connectorID)
-        #expect(answer.bodyText == """
-            {"connector_id":"\(parts.connectorID)","provider":"stripe","user_id":"u_77","type":"api_key",\
-            "access_token":"\(parts.accessToken)","token_type":"Bearer","expires_at":null,"scopes":[],\
-            "metadata":{"account_name": "Acme"}}
-            """)
+        #expect(
+            answer.bodyText == """
+                {"connector_id":"\(parts.connectorID)","provider":"stripe","user_id":"u_77","type":"api_key",\
+                "access_token":"\(parts.accessToken)","token_type":"Bearer","expires_at":null,"scopes":[],\
+                "metadata":{"account_name": "Acme"}}
+                """)
         // Nine one-byte headers, the connector id, the token and the metadata: provider and user id are the
         // request's, and the type, token type, expiry and scopes are shared values.
         let texts = [#""\#(parts.connectorID)""#, #""\#(parts.accessToken)""#, parts.metadataJSON]

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NIOHTTP1
+import PGClient
 import PGTestSupport
 import ServiceLifecycle
 import Testing
@@ -43,8 +44,10 @@ import Testing
                 return misses
             }
             let metrics = String(decoding: daemon.runtime.metrics.render(), as: UTF8.self)
-            for line in [#"resolverd_resolves_total{outcome="ok"} \#(misses + 1)"#, #"resolverd_resolve_cache_total{result="hit"} 1"#,
-                         #"resolverd_resolve_cache_total{result="miss"} \#(misses)"#, "resolverd_resolve_event_loop_answers_total 1"] {
+            for line in [
+                #"resolverd_resolves_total{outcome="ok"} \#(misses + 1)"#, #"resolverd_resolve_cache_total{result="hit"} 1"#,
+                #"resolverd_resolve_cache_total{result="miss"} \#(misses)"#, "resolverd_resolve_event_loop_answers_total 1",
+            ] {
                 #expect(metrics.contains(line), "\(line)")
             }
             await daemon.runtime.audit.flush()
@@ -72,7 +75,9 @@ import Testing
                 #expect(try await client.resolve(body, token: nil).errorCode == "unauthorized")
                 #expect(try await client.resolve(body, token: gateway + "x").errorCode == "unauthorized")
                 #expect(try await client.resolve(body, token: limited).errorCode == "forbidden")
-                #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)", "min_valid_seconds": -1}"#, token: gateway).errorCode == "invalid_request")
+                #expect(
+                    try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)", "min_valid_seconds": -1}"#, token: gateway).errorCode
+                        == "invalid_request")
                 #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)""#, token: gateway).errorCode == "invalid_request")
                 #expect(daemon.fastPathReads == reads)
                 #expect(try await client.resolve(#"{"provider": "gmail", "user_id": "\#(user)_2"}"#, token: gateway).errorCode == "not_connected")
@@ -253,8 +258,10 @@ import Testing
     }
 
     @Test func onlyPlainResolvesOnConnectionsThatStayOpenAreHeld() {
-        func head(_ method: HTTPMethod = .POST, _ uri: String = "/internal/v1/resolve", _ headers: HTTPHeaders = [:],
-                  version: HTTPVersion = .http1_1) -> HTTPRequestHead {
+        func head(
+            _ method: HTTPMethod = .POST, _ uri: String = "/internal/v1/resolve", _ headers: HTTPHeaders = [:],
+            version: HTTPVersion = .http1_1
+        ) -> HTTPRequestHead {
             var all: HTTPHeaders = ["Host": "localhost"]
             all.add(contentsOf: headers)
             return HTTPRequestHead(version: version, method: method, uri: uri, headers: all)
@@ -393,7 +400,8 @@ enum RawHTTP {
     /// A stripe resolve for `user` as it goes on the wire: the head (with `Connection: close` if asked) and the body.
     static func resolve(user: String, token: String, close: Bool) -> (head: String, body: String) {
         let body = #"{"provider":"stripe","user_id":"\#(user)"}"#
-        let head = "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(token)\r\n"
+        let head =
+            "POST /internal/v1/resolve HTTP/1.1\r\nHost: localhost\r\nX-Reeve-Services-Token: \(token)\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n"
         return (head, body)
     }
@@ -409,12 +417,13 @@ enum RawHTTP {
     static func sendAndClose(port: Int, text: String) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             Thread {
-                continuation.resume(with: Result {
-                    let fd = try connected(port: port)
-                    defer { close(fd) }
-                    let bytes = Array(text.utf8)
-                    guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SocketError(step: "send") }
-                })
+                continuation.resume(
+                    with: Result {
+                        let fd = try connected(port: port)
+                        defer { close(fd) }
+                        let bytes = Array(text.utf8)
+                        guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SocketError(step: "send") }
+                    })
             }.start()
         }
     }
@@ -486,9 +495,10 @@ enum RawHTTP {
             let bodyStart = end.upperBound
             guard rest.distance(from: bodyStart, to: rest.endIndex) >= length else { break }
             let bodyEnd = rest.index(bodyStart, offsetBy: length)
-            responses.append(Response(
-                statusLine: String(statusLine), status: status, headers: headers,
-                body: String(decoding: rest[bodyStart..<bodyEnd], as: UTF8.self)))
+            responses.append(
+                Response(
+                    statusLine: String(statusLine), status: status, headers: headers,
+                    body: String(decoding: rest[bodyStart..<bodyEnd], as: UTF8.self)))
             rest = rest[bodyEnd...]
         }
         return responses

@@ -135,9 +135,11 @@ import Testing
         try await DaemonHarness.with { daemon in
             let theirs = try DaemonHarness.sampleKey()
             try await daemon.runtime.store.put(userID: "victim", provider: "stripe", credential: Credential(type: .apiKey, accessToken: theirs))
-            try await daemon.runtime.store.put(userID: "attacker", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+            try await daemon.runtime.store.put(
+                userID: "attacker", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             _ = try await daemon.pool.query(
-                "UPDATE connector_tokens SET access_token = (SELECT access_token FROM connector_tokens WHERE user_id = 'victim') WHERE user_id = 'attacker'")
+                "UPDATE connector_tokens SET access_token = (SELECT access_token FROM connector_tokens WHERE user_id = 'victim') WHERE user_id = 'attacker'"
+            )
             let gateway = daemon.gatewayToken
             try await daemon.withAPI { client in
                 let response = try await client.resolve(#"{"provider": "stripe", "user_id": "attacker"}"#, token: gateway)
@@ -153,9 +155,15 @@ import Testing
     @Test func expiringOAuthTokens() async throws {
         try await DaemonHarness.with { daemon in
             let store = daemon.runtime.store
-            try await store.put(userID: "u_1", provider: "gmail", credential: Credential(type: .oauth, accessToken: "fresh", expiresAt: Date().addingTimeInterval(3600)))
-            try await store.put(userID: "u_1", provider: "outlook", credential: Credential(type: .oauth, accessToken: "soon", expiresAt: Date().addingTimeInterval(30)))
-            try await store.put(userID: "u_1", provider: "salesforce", credential: Credential(type: .oauth, accessToken: "gone", expiresAt: Date().addingTimeInterval(-5)))
+            try await store.put(
+                userID: "u_1", provider: "gmail",
+                credential: Credential(type: .oauth, accessToken: "fresh", expiresAt: Date().addingTimeInterval(3600)))
+            try await store.put(
+                userID: "u_1", provider: "outlook",
+                credential: Credential(type: .oauth, accessToken: "soon", expiresAt: Date().addingTimeInterval(30)))
+            try await store.put(
+                userID: "u_1", provider: "salesforce",
+                credential: Credential(type: .oauth, accessToken: "gone", expiresAt: Date().addingTimeInterval(-5)))
             let gateway = daemon.gatewayToken
             try await daemon.withAPI { client in
                 let fresh = try await client.resolve(#"{"provider": "gmail", "user_id": "u_1"}"#, token: gateway)
@@ -177,7 +185,8 @@ import Testing
             try await daemon.runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
             let (gateway, limited) = (daemon.gatewayToken, daemon.limitedToken)
             try await daemon.withAPI { client in
-                let body = #"{"requests": [{"provider": "stripe", "user_id": "u_1"}, {"provider": "gmail", "user_id": "u_1"}, {"provider": "BAD", "user_id": "u_1"}]}"#
+                let body =
+                    #"{"requests": [{"provider": "stripe", "user_id": "u_1"}, {"provider": "gmail", "user_id": "u_1"}, {"provider": "BAD", "user_id": "u_1"}]}"#
                 let response = try await client.resolve(body, token: gateway, path: "/internal/v1/resolve/batch")
                 #expect(response.status == .ok)
                 let results = try #require(response.object["results"] as? [[String: Any]])
@@ -188,7 +197,8 @@ import Testing
                 let scoped = try await client.resolve(
                     #"{"requests": [{"provider": "gmail", "user_id": "u_1"}]}"#, token: limited, path: "/internal/v1/resolve/batch")
                 #expect(((scoped.object["results"] as? [[String: Any]])?.first?["error"] as? [String: Any])?["code"] as? String == "forbidden")
-                let many = "{\"requests\": [" + Array(repeating: #"{"provider": "stripe", "user_id": "u_1"}"#, count: 101).joined(separator: ",") + "]}"
+                let many =
+                    "{\"requests\": [" + Array(repeating: #"{"provider": "stripe", "user_id": "u_1"}"#, count: 101).joined(separator: ",") + "]}"
                 let tooMany = try await client.resolve(many, token: gateway, path: "/internal/v1/resolve/batch")
                 #expect(tooMany.status == .badRequest)
             }

@@ -3,6 +3,8 @@ import Connectors
 import Foundation
 import Glibc
 import NIOCore
+import NIOFoundationEssentialsCompat
+import NIOHTTP1
 import PGClient
 import PGTestSupport
 import ProviderFakes
@@ -135,7 +137,8 @@ import Testing
             defer { Task { await pool.shutdown() } }
             let store = ConnectorStore(pool: pool, cipher: CredentialCipher(keyring: fixture.keyring))
             for index in 0..<50 {
-                try await store.put(userID: "u_\(index)", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
+                try await store.put(
+                    userID: "u_\(index)", provider: "stripe", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
             }
 
             // 16 clients resolve as fast as they can; SIGTERM arrives in the middle, once 200 answers are in (a
@@ -160,7 +163,9 @@ import Testing
                     group.addTask {
                         var count = 0
                         while ContinuousClock.now < stop {
-                            guard let answer = try? await resolve(api, user: "u_\((client + count) % 50)", token: token, timeout: .seconds(3)) else { break }
+                            guard let answer = try? await resolve(api, user: "u_\((client + count) % 50)", token: token, timeout: .seconds(3)) else {
+                                break
+                            }
                             #expect(answer.status == 200)
                             count += 1
                             progress.value.add(1, ordering: .relaxed)
@@ -174,7 +179,8 @@ import Testing
             #expect(status == 0, "\(daemon.log.suffix(1500))")
             #expect(after < .seconds(10), "resolverd took \(after) to stop")
             #expect(answered > 200, "the load hardly ran: \(answered) answers")
-            let audited = try await pool.query("SELECT count(*) FROM audit_events WHERE action = 'resolve' AND outcome = 'ok'")[0].decode(Int.self, at: 0)
+            let audited = try await pool.query("SELECT count(*) FROM audit_events WHERE action = 'resolve' AND outcome = 'ok'")[0].decode(
+                Int.self, at: 0)
             // A request the daemon answered but whose answer was cut off by the shutdown is audited too, so the
             // table may hold a few more rows than the clients counted, never fewer.
             print("SIGTERM under load: \(answered) resolves answered, \(audited) audited; exited \(after) after the signal")

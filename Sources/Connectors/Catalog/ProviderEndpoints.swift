@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The calls resolverd makes to a provider, each at a URL one of the catalog's templates gives.
 public enum ProviderCall: String, Sendable, CaseIterable {

@@ -9,7 +9,10 @@ public struct TemplateValues: Sendable {
     public var metadata: [String: String]
     public var config: [String: String]
 
-    public init(accessToken: String? = nil, clientID: String? = nil, settings: [String: String] = [:], metadata: [String: String] = [:], config: [String: String] = [:]) {
+    public init(
+        accessToken: String? = nil, clientID: String? = nil, settings: [String: String] = [:], metadata: [String: String] = [:],
+        config: [String: String] = [:]
+    ) {
         self.accessToken = accessToken
         self.clientID = clientID
         self.settings = settings
@@ -149,7 +152,9 @@ extension ProviderDefinition.Setting {
                 throw ConnectorError(.invalidSettings, message: "the setting '\(name)' is not in the form \(provider) uses (\(description))")
             }
         } else {
-            let allowed = value.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0)) }
+            let allowed = value.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0))
+            }
             guard allowed else {
                 throw ConnectorError(.invalidSettings, message: "the setting '\(name)' may hold only letters, digits and . _ - @ +")
             }

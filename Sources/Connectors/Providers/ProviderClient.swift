@@ -137,9 +137,10 @@ public final class ProviderClient: Sendable {
         if let requestLog {
             let components = URLComponents(string: url.target)
             let origin = "\(components?.scheme ?? "")://\(components?.host ?? "")" + (components?.port.map { ":\($0)" } ?? "")
-            requestLog(ProviderRequestRecord(
-                call: call, provider: provider.slug, renderedHost: url.host, path: URLComponents(string: url.rendered)?.path ?? "",
-                targetOrigin: origin))
+            requestLog(
+                ProviderRequestRecord(
+                    call: call, provider: provider.slug, renderedHost: url.host, path: URLComponents(string: url.rendered)?.path ?? "",
+                    targetOrigin: origin))
         }
         return HTTPClientRequest(url: url.target)
     }
@@ -187,7 +188,8 @@ public final class ProviderClient: Sendable {
         }
         var request = try request(.installationToken, provider: provider, values: values)
         let now = Date()
-        let jwt = try app.signer.sign(JWTRegisteredClaims(issuer: app.appID, issuedAt: now.addingTimeInterval(-60), expiresAt: now.addingTimeInterval(540)))
+        let jwt = try app.signer.sign(
+            JWTRegisteredClaims(issuer: app.appID, issuedAt: now.addingTimeInterval(-60), expiresAt: now.addingTimeInterval(540)))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(jwt)")
         request.headers.add(name: "Accept", value: "application/vnd.github+json")
@@ -243,7 +245,9 @@ public final class ProviderClient: Sendable {
         request.headers = headers
         let (status, json, retryAfter) = try await send(request)
         let style = oauth.errorStyle ?? .oauth
-        if let failure = Self.classify(status: status, json: json, style: style, extraPermanent: Set(oauth.permanentErrors ?? []), retryAfter: retryAfter) {
+        if let failure = Self.classify(
+            status: status, json: json, style: style, extraPermanent: Set(oauth.permanentErrors ?? []), retryAfter: retryAfter)
+        {
             throw failure
         }
         // TikTok wraps its answer in `data`.
@@ -264,7 +268,9 @@ public final class ProviderClient: Sendable {
         }
         var facts: [String: String] = [:]
         for (key, value) in object where !["access_token", "refresh_token", "id_token"].contains(key) {
-            if let text = value.text, TokenResponse.isPlain(key), !text.unicodeScalars.contains("\u{0}"), text.utf8.count <= 4096 { facts[key] = text }
+            if let text = value.text, TokenResponse.isPlain(key), !text.unicodeScalars.contains("\u{0}"), text.utf8.count <= 4096 {
+                facts[key] = text
+            }
         }
         return TokenResponse(
             accessToken: accessToken, refreshToken: refreshToken, expiresIn: TokenResponse.lifetime(object["expires_in"]), scopes: scope,
@@ -273,7 +279,9 @@ public final class ProviderClient: Sendable {
 
     /// The failure an answer stands for, or nil when it is a success. Providers differ (PROVIDERS.md): GitHub
     /// says `bad_refresh_token` with 200, TikTok a non-zero `code` with 200, Meta `{"error": {"code": 190}}`.
-    static func classify(status: Int, json: JSONValue?, style: ProviderDefinition.ErrorStyle, extraPermanent: Set<String>, retryAfter: Duration?) -> ProviderFailure? {
+    static func classify(status: Int, json: JSONValue?, style: ProviderDefinition.ErrorStyle, extraPermanent: Set<String>, retryAfter: Duration?)
+        -> ProviderFailure?
+    {
         if status == 429 || status >= 500 {
             return .unavailable(reason: "HTTP \(status)", retryAfter: retryAfter)
         }
@@ -322,7 +330,10 @@ public final class ProviderClient: Sendable {
             throw ProviderFailure.rejected(code: "http_\(status)", permanent: true, status: status)
         }
         let style = provider.oauth?.errorStyle ?? .oauth
-        if let failure = Self.classify(status: status, json: json, style: style == .github ? .oauth : style, extraPermanent: Set(provider.oauth?.permanentErrors ?? []), retryAfter: retryAfter) {
+        if let failure = Self.classify(
+            status: status, json: json, style: style == .github ? .oauth : style, extraPermanent: Set(provider.oauth?.permanentErrors ?? []),
+            retryAfter: retryAfter)
+        {
             throw failure
         }
         let name = call.accountNamePath.flatMap { json?.value(at: $0)?.text }

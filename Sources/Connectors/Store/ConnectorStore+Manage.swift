@@ -63,7 +63,9 @@ extension ConnectorStore {
     }
 
     /// One page of a user's connectors in creation order, and the cursor of the next page when there is one.
-    public func page(userID: String, filter: ConnectorFilter, after cursor: ConnectorCursor?, limit: Int) async throws -> ([ConnectorRecord], ConnectorCursor?) {
+    public func page(userID: String, filter: ConnectorFilter, after cursor: ConnectorCursor?, limit: Int) async throws -> (
+        [ConnectorRecord], ConnectorCursor?
+    ) {
         let rows = try await pool.query(
             """
             SELECT \(unsafe: Self.recordColumns) FROM connector_tokens
@@ -122,7 +124,8 @@ extension ConnectorStore {
                         LIMIT 1
                         """)
                     guard others.isEmpty else {
-                        throw ConnectorError(.forbidden, message: "another provider's connector holds \(role.rawValue), which this caller may not change")
+                        throw ConnectorError(
+                            .forbidden, message: "another provider's connector holds \(role.rawValue), which this caller may not change")
                     }
                 }
                 let cleared = try await connection.query(

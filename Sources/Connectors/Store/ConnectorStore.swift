@@ -114,7 +114,8 @@ public final class ConnectorStore: Sendable {
             return [:]
         } else if keys.count == 1 {
             rows = try await pool.query(
-                "SELECT \(unsafe: recordColumns), access_token FROM connector_tokens WHERE user_id = \(keys[0].userID) AND provider = \(keys[0].provider)")
+                "SELECT \(unsafe: recordColumns), access_token FROM connector_tokens WHERE user_id = \(keys[0].userID) AND provider = \(keys[0].provider)"
+            )
         } else {
             rows = try await pool.query(
                 """
@@ -161,7 +162,8 @@ public final class ConnectorStore: Sendable {
     public func delete(userID: String, reference: String) async throws -> Bool {
         try await pool.withTransaction { connection in
             let rows = try await connection.query(
-                "DELETE FROM connector_tokens WHERE user_id = \(userID) AND (id = \(reference) OR provider = \(reference)) RETURNING id, user_id, provider")
+                "DELETE FROM connector_tokens WHERE user_id = \(userID) AND (id = \(reference) OR provider = \(reference)) RETURNING id, user_id, provider"
+            )
             guard let row = rows.first else { return false }
             let (id, user, provider) = try row.decode((String, String, String).self)
             try await Self.announce(id: id, userID: user, provider: provider, on: connection)
@@ -181,6 +183,7 @@ public final class ConnectorStore: Sendable {
     /// NOTIFY about a row that no longer exists.
     static func announce(id: String, userID: String, provider: String, on connection: PGConnection) async throws {
         _ = try await connection.query(
-            "SELECT pg_notify(\(changeChannel), json_build_object('id', \(id)::text, 'user_id', \(userID)::text, 'provider', \(provider)::text)::text)")
+            "SELECT pg_notify(\(changeChannel), json_build_object('id', \(id)::text, 'user_id', \(userID)::text, 'provider', \(provider)::text)::text)"
+        )
     }
 }

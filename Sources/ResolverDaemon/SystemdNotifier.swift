@@ -13,6 +13,8 @@ final class SystemdNotifier: Service, Sendable {
     private let isReady: @Sendable () async -> Bool
     private let listening: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
     private let logger: Logger
+    /// Datagrams sent so far.
+    private let sent = Atomic<Int>(0)
 
     init(environment: [String: String], logger: Logger, isReady: @escaping @Sendable () async -> Bool) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -21,6 +23,12 @@ final class SystemdNotifier: Service, Sendable {
         self.listening = AsyncStream.makeStream(of: Void.self)
         self.logger = logger
     }
+
+    /// Whether `$NOTIFY_SOCKET` names a socket: without one nothing is ever sent.
+    var isEnabled: Bool { socketPath != nil }
+
+    /// How many messages went to systemd.
+    var sentCount: Int { sent.load(ordering: .relaxed) }
 
     /// Called once the API socket is bound.
     func apiIsListening() { listening.continuation.yield() }
@@ -51,6 +59,7 @@ final class SystemdNotifier: Service, Sendable {
 
     /// One datagram; an address starting with `@` is in the abstract namespace.
     func send(_ message: String, to path: String) {
+        sent.add(1, ordering: .relaxed)
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }

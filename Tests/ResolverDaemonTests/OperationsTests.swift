@@ -215,10 +215,13 @@ import Testing
 
     @Test func withoutNotifySocketNothingIsSent() async throws {
         let notifier = SystemdNotifier(environment: [:], logger: Logger(label: "test"), isReady: { true })
+        #expect(!notifier.isEnabled)
         let group = ServiceGroup(services: [notifier], logger: Logger(label: "test"))
         let running = Task { try await group.run() }
         notifier.apiIsListening()
+        try await Task.sleep(for: .milliseconds(200))
         await group.triggerGracefulShutdown()
         try await running.value
+        #expect(notifier.sentCount == 0)
     }
 }

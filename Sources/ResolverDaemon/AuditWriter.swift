@@ -15,20 +15,8 @@ import Synchronization
 /// interval would have the database commit a handful of events a hundred times a second; a busy one writes a
 /// couple of hundred events at a time. Small writes matter on a host whose cores are all busy: there the
 /// writer's encoding and the database's insert take the CPU from the request threads for as long as they last,
-/// and stretch the tail; larger ones cost the database less per event. Measured at ~33k cached resolves a
-/// second on two cores shared with the load generator and the database (p99 at 8 connections, the database's
-/// CPU per event at 64), in three runs each that took turns (six for 10 ms; 100 ms is from an earlier build):
-///
-///     each write holds     p99 at 8, ms (median)    database µs per event
-///     100 ms (~3,300)      2.6–3.9                  —
-///     10 ms (~330)         0.86–1.36 (1.27)         1.0–1.2
-///     ~50 events           0.90–1.32 (1.01)         1.7–2.2
-///     ~100 events          0.89–1.36 (1.04)         1.6–1.9
-///     ~200 events          0.89–1.37 (1.04)         1.3–1.5
-///     ~400 events          1.10–1.70 (1.64)         1.0–1.2
-///
-/// Between 50 and 330 events the tails differ by less than this host's noise; 200 costs the database little
-/// more than 330 and keeps the bursts short.
+/// and stretch the tail; larger ones cost the database less per event (docs/performance.md, "The audit and the
+/// tail", has the measurements behind 200).
 final class AuditWriter: Service, Sendable {
     struct Event: Sendable {
         var actor: String

@@ -4,9 +4,9 @@ import Logging
 /// How `resolverd serve` asks glibc's allocator to behave. By default glibc raises its limits as large blocks
 /// come and go, so that blocks of a megabyte or more end up carved from the heaps, and megabytes freed after a
 /// burst of requests, or once the resolve cache has grown its tables, stay held. A fixed trim threshold keeps
-/// the limits where they are: large blocks get mappings of their own and go back whole when freed (measured:
-/// 3-4 MiB less resident memory after `scripts/bench resolve`'s runs, at no measurable cost). 1 MiB rather
-/// than less: a lower threshold returned no more here and would trim the heaps more often under load.
+/// the limits where they are: large blocks get mappings of their own and go back whole when freed. 1 MiB rather
+/// than less: a lower threshold returned no more and would trim the heaps more often under load
+/// (docs/performance.md, "Memory").
 enum MemoryTuning {
     /// Free memory kept at the top of a heap before the rest goes back to the system.
     static let trimThreshold = 1 << 20
@@ -25,10 +25,9 @@ enum MemoryTuning {
 
     /// Once the daemon is up, drops the pages of its own code from memory (MADV_PAGEOUT): the code it keeps running
     /// comes back at once, on first use, while the code only start-up ran (argument parsing, settings, migrations, the
-    /// libraries' initialisation), and its neighbours the kernel maps along with every page it faults in, stay out.
-    /// Measured after the cached load of `scripts/bench resolve` (its wrk scripts, by hand): the executable's resident
-    /// code went from 29 MiB to 10.5 MiB; the bench's RSS after its runs, 68.9 MiB before, was 51.1 and 49.8 MiB in two
-    /// runs after. Clean pages of the executable file, so nothing is written anywhere; pages another process maps too
+    /// libraries' initialisation), and its neighbours the kernel maps along with every page it faults in, stay out
+    /// (what that saves is in docs/performance.md, "Memory"). Clean pages of the executable file, so nothing is
+    /// written anywhere; pages another process maps too
     /// (a second daemon on the host) are left alone by the kernel. Returns the bytes advised, or nil when the kernel
     /// refused (before Linux 5.4), which changes nothing else.
     @discardableResult

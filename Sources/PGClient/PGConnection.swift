@@ -92,7 +92,6 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     static func connect(_ configuration: PGConnectionConfiguration, loop: PGIOLoop?) async throws -> PGConnection {
         var parameters = configuration.parameters
         if configuration["connect_timeout"] == nil { parameters.append(("connect_timeout", "10")) }
-        if configuration["fallback_application_name"] == nil { parameters.append(("fallback_application_name", "resolverd")) }
         parameters.append(("client_encoding", "UTF8"))
         let finalParameters = parameters
         let box = try await NIOThreadPool.singleton.runIfActive { () -> SendableHandle in
@@ -397,7 +396,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private func newStatementName() -> String? {
         guard statementCount < Self.statementCacheLimit else { return nil }
         nextStatementID += 1
-        return "resolverd_\(nextStatementID)"
+        return "s\(nextStatementID)"
     }
 
     private func remember(_ statement: (sql: String, name: String), types: [UInt32]) {

@@ -26,7 +26,8 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     /// before the first connection opened.
     public static let all: [PGIOLoop] = {
         let wanted = requestedThreads.load(ordering: .acquiring)
-        return (0..<min(max(wanted, threadCounts.lowerBound), threadCounts.upperBound)).map { PGIOLoop(name: "resolverd-pgio\($0)") }
+        let prefix = threadNamePrefix.withLock { $0 }
+        return (0..<min(max(wanted, threadCounts.lowerBound), threadCounts.upperBound)).map { PGIOLoop(name: "\(prefix)\($0)") }
     }()
 
     /// Two, like pgbench's two threads on this class of machine.
@@ -35,11 +36,14 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     public static let threadCounts = 1...16
 
     private static let requestedThreads = Atomic<Int>(defaultThreadCount)
+    private static let threadNamePrefix = Mutex("pgio")
 
-    /// Sets how many loops (threads) read the connections. Only a call before the first connection opens counts:
+    /// Sets how many loops (threads) read the connections, and what their threads are called (`top -H`, `ps -T`:
+    /// the prefix and the loop's number, 15 bytes at most). Only a call before the first connection opens counts:
     /// the loops are made then, once.
-    public static func useThreads(_ count: Int) {
+    public static func useThreads(_ count: Int, namePrefix: String = "pgio") {
         requestedThreads.store(count, ordering: .releasing)
+        threadNamePrefix.withLock { $0 = namePrefix }
     }
 
     /// The loop whose thread is running this code, if any.
@@ -73,14 +77,14 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     private init(name: String) {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(epollFD >= 0 && wakeFD >= 0, "could not create the PostgreSQL I/O loop (errno \(resolverd_errno()))")
-        _ = resolverd_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, EPOLLIN.rawValue, Self.wakeToken)
+        precondition(epollFD >= 0 && wakeFD >= 0, "could not create the PostgreSQL I/O loop (errno \(pgio_errno()))")
+        _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, EPOLLIN.rawValue, Self.wakeToken)
         let started = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
             self.thread = pthread_self()
             // What `top -H` and `ps -T` show (at most 15 bytes); Foundation's name alone does not reach the
             // kernel, and the thread would otherwise carry its creator's name.
-            _ = resolverd_name_this_thread(name)
+            _ = pgio_name_this_thread(name)
             started.signal()
             run()
         }
@@ -100,8 +104,8 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
             sources[nextToken] = source
             return nextToken
         }
-        if resolverd_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, Self.readFlags, token) != 0 {
-            let error = resolverd_errno()
+        if pgio_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, Self.readFlags, token) != 0 {
+            let error = pgio_errno()
             _ = lock.withLock { sources.removeValue(forKey: token) }
             throw PGError(.connectionFailed, message: "could not watch the connection's socket (errno \(error))")
         }
@@ -111,12 +115,12 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     /// Adds or removes interest in writability while libpq has unsent data.
     func setWriteInterest(fd: Int32, token: UInt64, _ enabled: Bool) {
         let flags = enabled ? Self.readFlags | EPOLLOUT.rawValue : Self.readFlags
-        _ = resolverd_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, flags, token)
+        _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, flags, token)
     }
 
     /// Stops watching; events already collected for `token` are dropped.
     func deregister(fd: Int32, token: UInt64) {
-        _ = resolverd_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+        _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
         let source = lock.withLock { sources.removeValue(forKey: token) }
         _ = source  // released outside the lock: its deinit may deregister again
     }
@@ -159,9 +163,9 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
                 }
                 return 0
             }
-            let count = resolverd_epoll_wait(epollFD, flags, tokens, Int32(capacity), timeout)
-            if count < 0 && resolverd_errno() != EINTR {
-                fatalError("epoll_wait failed (errno \(resolverd_errno()))")
+            let count = pgio_epoll_wait(epollFD, flags, tokens, Int32(capacity), timeout)
+            if count < 0 && pgio_errno() != EINTR {
+                fatalError("epoll_wait failed (errno \(pgio_errno()))")
             }
             // One lock for the whole batch: wake-up state and every event's source.
             let events = max(0, Int(count))

@@ -19,7 +19,7 @@ enum DatabaseHandle {
             }
             connection = cluster.connectionConfiguration
         }
-        var configuration = PGPoolConfiguration(connection: connection)
+        var configuration = PGPoolConfiguration(connection: connection.namedResolverd)
         configuration.minConnections = 0
         configuration.maxConnections = 2
         let pool = PGConnectionPool(configuration: configuration, logger: logger)
@@ -33,5 +33,16 @@ enum DatabaseHandle {
             try? await startedCluster?.stop()
             throw error
         }
+    }
+}
+
+extension PGConnectionConfiguration {
+    /// The configuration with `resolverd` as the application name PostgreSQL shows (`pg_stat_activity`), unless
+    /// the operator named one.
+    var namedResolverd: PGConnectionConfiguration {
+        guard self["fallback_application_name"] == nil else { return self }
+        var named = self
+        named.set("fallback_application_name", "resolverd")
+        return named
     }
 }

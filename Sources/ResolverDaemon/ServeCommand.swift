@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         MemoryTuning.apply(environment: environment)
         let settings = try DaemonSettings(environment: environment)
-        PGIOLoop.useThreads(settings.pgIOThreads)
+        PGIOLoop.useThreads(settings.pgIOThreads, namePrefix: "resolverd-pgio")
         DaemonLogging.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "resolverd")
 
@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
         let tokens = ServicesTokenBox(try tokensFile.map(ServicesTokens.load) ?? ServicesTokens(entries: []), path: tokensFile)
         if tokens.current.entries.isEmpty { logger.warning("no services tokens configured: the internal API refuses every call") }
 
-        var poolConfiguration = PGPoolConfiguration(connection: connection)
+        var poolConfiguration = PGPoolConfiguration(connection: connection.namedResolverd)
         poolConfiguration.minConnections = 2
         poolConfiguration.maxConnections = settings.poolSize
         poolConfiguration.pipelineDepth = settings.pipelineDepth

@@ -13,7 +13,7 @@ func currentThreadName() throws -> String {
     @Test func aTaskPreferringALoopRunsOnItsThread() async throws {
         for (index, loop) in loops.enumerated() {
             let name = try await withTaskExecutorPreference(loop) { try currentThreadName() }
-            #expect(name == "resolverd-pgio\(index)")
+            #expect(name == "pgio\(index)")
         }
     }
 }

@@ -33,13 +33,13 @@ import Testing
         let loops = PGIOLoop.all
         let channel = DatabaseAffineChannel(recorder, executors: ExecutorRotation(loops))
         for _ in 0..<(2 * loops.count) { await channel.handle(value: .init(), logger: Logger(label: "test")) }
-        let expected = (0..<(2 * loops.count)).map { "resolverd-pgio\($0 % loops.count)" }
+        let expected = (0..<(2 * loops.count)).map { "pgio\($0 % loops.count)" }
         #expect(recorder.names.withLock { $0 } == expected)
     }
 
     @Test func withoutExecutorsConnectionsRunWhereTheyStart() async {
         let recorder = ThreadRecorder()
         await DatabaseAffineChannel(recorder, executors: ExecutorRotation([])).handle(value: .init(), logger: Logger(label: "test"))
-        #expect(recorder.names.withLock { $0.count == 1 && !$0[0].hasPrefix("resolverd-pgio") })
+        #expect(recorder.names.withLock { $0.count == 1 && !$0[0].hasPrefix("pgio") })
     }
 }

@@ -102,7 +102,7 @@ public final class ConnectorStore: Sendable {
         guard let row = try await lookups.value(for: key) else { return nil }
         let record = try Self.record(from: row)
         guard key.matches(userID: record.userID, provider: record.provider) else { return nil }
-        return try resolved(from: row)
+        return try resolved(from: row, record: record)
     }
 
     /// The rows of the connectors with these keys (distinct), by key: one statement, whatever the number of keys.
@@ -133,8 +133,9 @@ public final class ConnectorStore: Sendable {
         return found
     }
 
-    private func resolved(from row: PGRow) throws -> ResolvedConnector {
-        let record = try Self.record(from: row)
+    /// The connector of `row`, its access token opened; `record` when the row's record is decoded already.
+    private func resolved(from row: PGRow, record: ConnectorRecord? = nil) throws -> ResolvedConnector {
+        let record = try record ?? Self.record(from: row)
         guard let ciphertext = try row.decode([UInt8]?.self, at: Self.recordColumnCount) else {
             return ResolvedConnector(record: record, accessToken: "", tokenType: "Bearer")
         }
@@ -144,7 +145,7 @@ public final class ConnectorStore: Sendable {
     /// The connector with this id, its access token opened; nil when there is none.
     public func resolve(id: String) async throws -> ResolvedConnector? {
         let rows = try await pool.query("SELECT \(unsafe: Self.recordColumns), access_token FROM connector_tokens WHERE id = \(id)")
-        return try rows.first.map(resolved(from:))
+        return try rows.first.map { try resolved(from: $0) }
     }
 
     /// A user's connectors (or everyone's), oldest first, without secrets.

@@ -75,8 +75,9 @@ let package = Package(
         .target(
             name: "Connectors",
             dependencies: [
-                "PGClient", "ResolverCrypto",
+                "PGClient", "ResolverCrypto", "FailureLogging",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -196,7 +197,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "PGClient", "ResolverCrypto", "PGTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ConnectorsTests",
+            dependencies: [
+                "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FailureLoggingTests", dependencies: ["FailureLogging", "PGTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),

@@ -466,11 +466,10 @@ public final class RefreshScheduler: Service, Sendable {
         let deadline = ContinuousClock.now + min(configuration.onDemandWait, .milliseconds(Int64(max(0, until.timeIntervalSinceNow) * 1000) + 50))
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
-            let rows = try await store.pool.query("SELECT lease_owner IS NULL FROM connector_tokens WHERE id = \(id)")
-            guard let free = try rows.first?.decode(Bool.self, at: 0) else {
+            guard let leased = try await store.isLeased(id: id) else {
                 throw ConnectorError(.notConnected, message: "the connector was deleted")
             }
-            if free { break }
+            if !leased { break }
         }
         return try await store.resolve(id: id)
     }

@@ -12,10 +12,10 @@ struct APIKeyCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    static func withKeys(_ body: (APIKeys) async throws -> Void) async throws {
+    static func withKeys(_ body: (APIKeyStore) async throws -> Void) async throws {
         let settings = try DaemonSettings(environment: ProcessInfo.processInfo.environment)
         let logger = DaemonLogging.makeLogger(label: "resolverd.apikey", level: settings.logLevel)
-        try await DatabaseHandle.with(settings: settings, logger: logger) { pool in try await body(APIKeys(pool: pool)) }
+        try await DatabaseHandle.with(settings: settings, logger: logger) { pool in try await body(APIKeyStore(pool: pool)) }
     }
 
     struct Create: AsyncParsableCommand {

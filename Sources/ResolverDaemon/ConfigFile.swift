@@ -117,7 +117,7 @@ struct ConnectorsSettings: Sendable {
     var catalog: ProviderCatalog
     var clients: [String: OAuthClient]
     var values: [String: [String: String]]
-    var redirectAllowlist: [URLComponents]
+    var redirectAllowlist: RedirectAllowlist
     /// The origin of the OAuth callback URL sent to providers.
     var publicURL: String
     var sessionVerifier: JWTVerifier?
@@ -191,11 +191,10 @@ struct ConnectorsSettings: Sendable {
         } catch let error as CatalogError {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: error.description)
         }
-        redirectAllowlist = try (file.redirectAllowlist ?? []).map { entry in
-            guard let components = URLComponents(string: entry), components.scheme != nil, components.host != nil else {
-                throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "redirect_allowlist: '\(entry)' is not an absolute URL")
-            }
-            return components
+        do {
+            redirectAllowlist = try RedirectAllowlist(file.redirectAllowlist ?? [])
+        } catch {
+            throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "redirect_allowlist: '\(error.entry)' is not an absolute URL")
         }
         let host = listen.host == "0.0.0.0" || listen.host == "::" ? "127.0.0.1" : listen.host
         publicURL =
@@ -272,22 +271,6 @@ struct ConnectorsSettings: Sendable {
         } catch let error as SettingsError {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(error.setting): \(error.reason)")
         }
-    }
-
-    /// True when `uri` is on the allow-list: the same scheme, host, port and path as one entry.
-    func allowsRedirect(_ uri: String) -> Bool {
-        guard let candidate = URLComponents(string: uri), candidate.fragment == nil, candidate.user == nil, candidate.password == nil else {
-            return false
-        }
-        return redirectAllowlist.contains { allowed in
-            allowed.scheme?.lowercased() == candidate.scheme?.lowercased() && allowed.host?.lowercased() == candidate.host?.lowercased()
-                && Self.port(allowed) == Self.port(candidate)
-                && (allowed.path.isEmpty ? "/" : allowed.path) == (candidate.path.isEmpty ? "/" : candidate.path)
-        }
-    }
-
-    private static func port(_ components: URLComponents) -> Int? {
-        components.port ?? (components.scheme?.lowercased() == "https" ? 443 : components.scheme?.lowercased() == "http" ? 80 : nil)
     }
 
     /// The template values of a connector of `provider`.

@@ -11,7 +11,7 @@ struct ConnectorsRuntime: Sendable {
     var settings: ConnectorsSettings
     var client: ProviderClient
     var grants: GrantStore
-    var apiKeys: APIKeys
+    var apiKeys: APIKeyStore
     var authenticator: UserAuthenticator
     var audit: AuditWriter
     var failures: FailureLog

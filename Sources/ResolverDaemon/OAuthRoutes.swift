@@ -41,20 +41,16 @@ struct OAuthRoutes: Sendable {
         }
         let query = request.uri.queryParameters
         let redirectURI = query["redirect_uri"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-        if let redirectURI, !connectors.settings.allowsRedirect(redirectURI) {
+        if let redirectURI, !connectors.settings.redirectAllowlist.allows(redirectURI) {
             throw APIError(.badRequest, "redirect_not_allowed", "redirect_uri is not on the configured allow-list")
         }
-        var scopes = oauth.scopes
-        if let text = query["scopes"].map(String.init), !text.isEmpty {
-            scopes = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-            guard scopes.count <= 64, scopes.allSatisfy({ $0.utf8.count <= 256 }) else {
-                throw APIError.invalidRequest("too many or too long scopes")
-            }
-            // A caller may ask for less than the operator configured, never for more.
-            let configured = Set(oauth.scopes)
-            if let extra = scopes.first(where: { !configured.contains($0) }) {
-                throw APIError(.badRequest, "scope_not_allowed", "the scope '\(extra.prefix(64))' is not among those configured for \(provider.name)")
-            }
+        let scopes: [String]
+        do {
+            scopes = try AuthorizationRequest.scopes(requested: query["scopes"].map(String.init), configured: oauth.scopes)
+        } catch .tooMany {
+            throw APIError.invalidRequest("too many or too long scopes")
+        } catch .notConfigured(let extra) {
+            throw APIError(.badRequest, "scope_not_allowed", "the scope '\(extra.prefix(64))' is not among those configured for \(provider.name)")
         }
         var given: [String: JSONValue] = [:]
         if let text = query["settings"].map(String.init), !text.isEmpty {
@@ -76,18 +72,9 @@ struct OAuthRoutes: Sendable {
             userID: caller.userID, workspaceID: workspaceID, provider: slug, connectorID: connectorID, redirectURI: redirectURI,
             scopes: scopes, settingsJSON: settingsJSON, usesPKCE: oauth.pkce != .none)
 
-        var parameters: [(String, String)] = [
-            ("response_type", "code"), (oauth.clientIDParam ?? "client_id", client.clientID), ("redirect_uri", callbackURL(slug)),
-            ("state", started.state),
-        ]
-        if !scopes.isEmpty { parameters.append(("scope", scopes.joined(separator: oauth.scopeSeparator ?? " "))) }
-        if let verifier = started.codeVerifier {
-            parameters.append(("code_challenge", Base64URL.encode(SHA256.hash(Array(verifier.utf8)))))
-            parameters.append(("code_challenge_method", "S256"))
-        }
-        for (name, value) in (oauth.authorizeParams ?? [:]).sorted(by: { $0.key < $1.key }) { parameters.append((name, value)) }
-        let encoded = parameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
-        let authURL = authorizeBase + (authorizeBase.contains("?") ? "&" : "?") + encoded
+        let authURL = AuthorizationRequest.url(
+            base: authorizeBase, oauth: oauth, clientID: client.clientID, callbackURL: callbackURL(slug), state: started.state, scopes: scopes,
+            codeVerifier: started.codeVerifier)
         connectors.audit(caller, "authorize", "started", nil, provider: slug)
         struct Body: Encodable {
             var authURL: String
@@ -96,10 +83,6 @@ struct OAuthRoutes: Sendable {
             enum CodingKeys: String, CodingKey { case authURL = "auth_url", connectorID = "connector_id", stateExpiresAt = "state_expires_at" }
         }
         return try HTTPBodies.json(.ok, encoding: Body(authURL: authURL, connectorID: connectorID, stateExpiresAt: started.expiresAt))
-    }
-
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .urlUnreserved) ?? ""
     }
 
     private func callback(_ request: Request, slug: String, logger: Logger) async throws -> Response {
@@ -249,8 +232,7 @@ struct OAuthRoutes: Sendable {
     }
 
     static func redirect(to target: String, _ parameters: [String: String]) -> Response {
-        let query = parameters.sorted(by: { $0.key < $1.key }).map { "\(encode($0.key))=\(encode($0.value))" }.joined(separator: "&")
-        let location = target + (target.contains("?") ? "&" : "?") + query
+        let location = AuthorizationRequest.appending(parameters.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }, to: target)
         return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
     }
 }

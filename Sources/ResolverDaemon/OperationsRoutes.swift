@@ -20,12 +20,10 @@ struct OperationsRoutes: Sendable {
     /// naming the failing check.
     func readiness() async -> Response {
         var checks: [(String, String)] = []
-        do {
-            _ = try await runtime.pool.query("SELECT 1", timeout: .seconds(2))
+        if await runtime.pool.ping(), let current = try? await runtime.migrator.isCurrent(on: runtime.pool) {
             checks.append(("database", "ok"))
-            let current = try await runtime.migrator.isCurrent(on: runtime.pool)
             checks.append(("schema", current ? "ok" : "not current: run resolverd migrate"))
-        } catch {
+        } else {
             checks.append(("database", "unreachable"))
             checks.append(("schema", "unknown"))
         }

@@ -105,8 +105,6 @@ struct ResolveRoutes: Sendable {
         if !entry.mayResolve(request.provider) {
             result = .failure(APIError(.forbidden, "forbidden", "this services token may not resolve \(request.provider)"))
         } else {
-            let key = request.cacheKey
-            let minValidSeconds = request.effectiveMinValidSeconds
             do {
                 let cached = cacheMissed ? nil : cachedAnswer(request)
                 runtime.metrics.recordCacheLookup(hit: cached != nil)
@@ -114,24 +112,12 @@ struct ResolveRoutes: Sendable {
                     connectorID = cached.connectorID
                     result = .success(cached.body)
                 } else {
-                    let epoch = runtime.cache.epoch
-                    let resolved = try await runtime.resolver.resolve(
-                        userID: request.userID, provider: request.provider, minValidSeconds: minValidSeconds)
-                    // Never serve or cache another user's connector, whatever the layers below did.
-                    guard key.matches(userID: resolved.record.userID, provider: resolved.record.provider) else {
-                        throw ConnectorError(.notConnected, message: "no \(request.provider) connector for this user")
-                    }
-                    let answer = ResolveAnswer.encode(resolved, for: key)
-                    if runtime.cache.capacity > 0 {
-                        runtime.cache.insert(answer, for: key, expiresAt: resolved.record.expiresAt, epoch: epoch)
-                    }
-                    connectorID = resolved.record.id
+                    let read = try await runtime.answers.read(
+                        userID: request.userID, provider: request.provider, minValidSeconds: request.effectiveMinValidSeconds)
+                    connectorID = read.connectorID
                     // A read that worked: the database is back, and this provider's tokens are served again.
                     runtime.failures.clear { $0 == Self.databaseUnavailable || $0 == Self.notRenewable(provider: request.provider) }
-                    result = .success(
-                        answer.withUnsafeBytes {
-                            ResolveAnswer.body($0, provider: request.provider, userID: request.userID)
-                        })
+                    result = .success(read.body)
                 }
             } catch {
                 let apiError = APIError(error)
@@ -179,13 +165,8 @@ struct ResolveRoutes: Sendable {
     }
 
     /// The answer the cache holds for `request`, if it is still valid for the request's `min_valid_seconds`.
-    private func cachedAnswer(_ request: ResolveRequest) -> (connectorID: String, body: ByteBuffer)? {
-        runtime.cache.withValue(for: request.cacheKey, minValidSeconds: request.effectiveMinValidSeconds, now: Date()) { stored in
-            (
-                connectorID: ResolveAnswer.connectorID(stored),
-                body: ResolveAnswer.body(stored, provider: request.provider, userID: request.userID)
-            )
-        }
+    private func cachedAnswer(_ request: ResolveRequest) -> CachedResolver.Answer? {
+        runtime.answers.cached(userID: request.userID, provider: request.provider, minValidSeconds: request.effectiveMinValidSeconds)
     }
 
     /// The metrics and the audit event of one resolve.
@@ -228,6 +209,5 @@ struct ResolveRoutes: Sendable {
 }
 
 private extension ResolveRequest {
-    var cacheKey: ResolveCache.Key { ResolveCache.Key(userID: userID, provider: provider) }
     var effectiveMinValidSeconds: Int { minValidSeconds ?? Self.defaultMinValidSeconds }
 }

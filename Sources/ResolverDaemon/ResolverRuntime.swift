@@ -10,12 +10,13 @@ struct ResolverRuntime: Sendable {
     var pool: PGConnectionPool
     var keyring: Keyring
     var store: ConnectorStore
-    var resolver: Resolver
+    /// Resolve answers through the cache.
+    var answers: CachedResolver
     var tokens: ServicesTokenBox
     var metrics: ResolverMetrics
     var audit: AuditWriter
     var migrator: PGMigrator
-    var cache: ResolveCache
+    var cache: ResolveCache { answers.cache }
     /// Resolves the API listener's fast path is reading; shutdown waits for them before the audit's last flush.
     var fastPathReads = FastPathReads()
     var connectors: ConnectorsRuntime
@@ -50,13 +51,12 @@ struct ResolverRuntime: Sendable {
             logger: logger,
             observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) },
             failures: failures)
-        self.resolver = Resolver(store: store, refresh: scheduler.resolverHook)
         self.tokens = tokens
         self.metrics = metrics
         self.audit = AuditWriter(pool: pool, logger: logger, failures: failures, onDrop: { metrics.recordAuditDropped($0) })
         self.migrator = ConnectorsSchema.migrator()
-        self.cache = ResolveCache(capacity: cacheSize)
-        let apiKeys = APIKeys(pool: pool)
+        self.answers = CachedResolver(resolver: Resolver(store: store, refresh: scheduler.resolverHook), cache: ResolveCache(capacity: cacheSize))
+        let apiKeys = APIKeyStore(pool: pool)
         self.connectors = ConnectorsRuntime(
             settings: connectorsSettings, client: providers,
             grants: GrantStore(pool: pool, cipher: store.cipher), apiKeys: apiKeys,

@@ -85,9 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
 
-        let notifier = SystemdNotifier(environment: environment, logger: logger) {
-            (try? await pool.query("SELECT 1", timeout: .seconds(2))) != nil
-        }
+        let notifier = SystemdNotifier(environment: environment, logger: logger) { await pool.ping() }
         let (api, admin) = buildApplications(
             runtime: runtime, listen: settings.listen, adminListen: settings.adminListen,
             limits: settings.listenerLimits,

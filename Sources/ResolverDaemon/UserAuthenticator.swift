@@ -38,7 +38,7 @@ struct UserCaller: Sendable {
 /// (a session from the web app), or `X-Reeve-Services-Token` with `X-Reeve-User-Id`.
 struct UserAuthenticator: Sendable {
     static let userField = HTTPField.Name("X-Reeve-User-Id")!
-    let apiKeys: APIKeys
+    let apiKeys: APIKeyStore
     let sessions: JWTVerifier?
     let services: ServicesTokenBox
     var now: @Sendable () -> Date = Date.init
@@ -56,7 +56,7 @@ struct UserAuthenticator: Sendable {
                 throw Self.refused("the Authorization header must be Bearer <credential>")
             }
             let credential = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-            if credential.hasPrefix(APIKeys.prefix) {
+            if credential.hasPrefix(APIKeyStore.prefix) {
                 guard let key = try await apiKeys.authenticate(credential) else {
                     throw Self.refused("the API key is not valid or has been revoked")
                 }

@@ -248,6 +248,13 @@ extension ConnectorStore {
     }
 
     /// Frees a lease without writing (a shutdown before the provider call).
+    /// Whether a replica holds the connector's refresh lease now; nil when the connector is gone. Leases are not
+    /// checked for expiry here: a lapsed lease is free to claim, but its holder may still be writing.
+    public func isLeased(id: String) async throws -> Bool? {
+        let rows = try await pool.query("SELECT lease_owner IS NOT NULL FROM connector_tokens WHERE id = \(id)")
+        return try rows.first?.decode(Bool.self, at: 0)
+    }
+
     public func releaseLease(id: String, owner: String, token: String) async throws {
         _ = try await pool.query(
             """

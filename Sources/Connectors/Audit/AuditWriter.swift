@@ -1,9 +1,9 @@
-import FailureLogging
-import Foundation
-import Logging
+public import FailureLogging
+public import Foundation
+public import Logging
 import NIOCore
-import PGClient
-import ServiceLifecycle
+public import PGClient
+public import ServiceLifecycle
 import Synchronization
 
 /// Writes audit events (who resolved which connector, with what outcome; never a token) in batches, off the
@@ -17,15 +17,25 @@ import Synchronization
 /// writer's encoding and the database's insert take the CPU from the request threads for as long as they last,
 /// and stretch the tail; larger ones cost the database less per event (docs/performance.md, "The audit and the
 /// tail", has the measurements behind 200).
-final class AuditWriter: Service, Sendable {
-    struct Event: Sendable {
-        var actor: String
-        var action: String
-        var outcome: String
-        var connectorID: String?
-        var provider: String?
-        var userID: String?
-        var at: Date
+public final class AuditWriter: Service, Sendable {
+    public struct Event: Sendable {
+        public var actor: String
+        public var action: String
+        public var outcome: String
+        public var connectorID: String?
+        public var provider: String?
+        public var userID: String?
+        public var at: Date
+
+        public init(actor: String, action: String, outcome: String, connectorID: String?, provider: String?, userID: String?, at: Date) {
+            self.actor = actor
+            self.action = action
+            self.outcome = outcome
+            self.connectorID = connectorID
+            self.provider = provider
+            self.userID = userID
+            self.at = at
+        }
     }
 
     private let pool: PGConnectionPool
@@ -51,7 +61,7 @@ final class AuditWriter: Service, Sendable {
     private let failures: FailureLog
     private static let writeFailures = FailureLog.Kind(condition: "audit writes failing", counted: "writes to retry", level: .warning)
 
-    init(
+    public init(
         pool: PGConnectionPool, logger: Logger, interval: Duration = .milliseconds(100),
         shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000, failures: FailureLog? = nil,
         onDrop: @escaping @Sendable (Int) -> Void = { _ in }
@@ -64,7 +74,7 @@ final class AuditWriter: Service, Sendable {
         self.capacity = capacity
     }
 
-    func record(_ event: Event) {
+    public func record(_ event: Event) {
         let overflowed = buffer.withLock { buffer -> Bool in
             buffer.events.append(event)
             guard buffer.events.count > capacity else { return false }
@@ -78,9 +88,9 @@ final class AuditWriter: Service, Sendable {
         }
     }
 
-    var pending: Int { buffer.withLock { $0.events.count } }
+    public var pending: Int { buffer.withLock { $0.events.count } }
 
-    func run() async throws {
+    public func run() async throws {
         // Only the wait between flushes ends early on shutdown: a write in progress is never cancelled.
         let clock = ContinuousClock()
         var wait = pacing.interval
@@ -103,7 +113,7 @@ final class AuditWriter: Service, Sendable {
     /// Writes what is buffered, in slices of at most 5,000 events, and answers how many events that was. A slice
     /// leaves the buffer only once written; a failed write leaves it where it was for the next flush.
     @discardableResult
-    func flush() async -> Int {
+    public func flush() async -> Int {
         var written = 0
         var remaining = pending
         while remaining > 0 {

@@ -1,22 +1,26 @@
-import Connectors
 import Foundation
-import Logging
-import NIOCore
-import PGClient
-import ServiceLifecycle
+public import Logging
+public import PGClient
+public import ServiceLifecycle
 
 /// Listens for connector changes from every replica (NOTIFY) and drops the cache entries they touch.
-struct CacheInvalidator: Service {
+public struct CacheInvalidator: Service {
     let listener: PGListener
     let cache: ResolveCache
     let logger: Logger
+
+    public init(listener: PGListener, cache: ResolveCache, logger: Logger) {
+        self.listener = listener
+        self.cache = cache
+        self.logger = logger
+    }
 
     private struct Change: Decodable {
         var user_id: String
         var provider: String
     }
 
-    func run() async throws {
+    public func run() async throws {
         let events = listener.events(channels: [ConnectorStore.changeChannel])
         for await event in events.cancelOnGracefulShutdown() {
             switch event {

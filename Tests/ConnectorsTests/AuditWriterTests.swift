@@ -1,11 +1,10 @@
-import Connectors
 import Foundation
 import Logging
 import PGClient
 import PGTestSupport
 import Synchronization
 import Testing
-@testable import ResolverDaemon
+@testable import Connectors
 
 /// Audit events go to the database in batches, one row per (actor, action, outcome), and read back one by one
 /// through the `audit_events` view and `audit_events_between`, with what was written before batches.

@@ -1,26 +1,27 @@
-import Connectors
-import Foundation
-import PGClient
+public import Foundation
+public import PGClient
 import ResolverCrypto
 
 /// User API keys (`tnx_…`): made by `resolverd apikey create`, shown once, kept as their SHA-256.
-struct APIKeys: Sendable {
-    static let prefix = "tnx_"
+public struct APIKeyStore: Sendable {
+    public static let prefix = "tnx_"
     let pool: PGConnectionPool
 
-    struct Key: Sendable {
-        var id: String
-        var userID: String
-        var workspaceID: String?
-        var name: String
-        var prefix: String
-        var createdAt: Date
-        var lastUsedAt: Date?
-        var revokedAt: Date?
+    public init(pool: PGConnectionPool) { self.pool = pool }
+
+    public struct Key: Sendable {
+        public var id: String
+        public var userID: String
+        public var workspaceID: String?
+        public var name: String
+        public var prefix: String
+        public var createdAt: Date
+        public var lastUsedAt: Date?
+        public var revokedAt: Date?
     }
 
     /// A new key for `userID`: its record and the key itself, which is not stored and cannot be shown again.
-    func create(userID: String, workspaceID: String?, name: String) async throws -> (Key, secret: String) {
+    public func create(userID: String, workspaceID: String?, name: String) async throws -> (Key, secret: String) {
         let id = try Identifiers.make(prefix: "ak_")
         let secret = Self.prefix + Base64URL.encode(try SecureRandom.bytes(count: 32))
         let shown = String(secret.prefix(12))
@@ -34,7 +35,7 @@ struct APIKeys: Sendable {
     }
 
     /// The live (unrevoked) key whose text this is.
-    func authenticate(_ presented: some StringProtocol) async throws -> Key? {
+    public func authenticate(_ presented: some StringProtocol) async throws -> Key? {
         guard presented.hasPrefix(Self.prefix), presented.utf8.count <= 128 else { return nil }
         let rows = try await pool.query(
             "SELECT \(unsafe: Self.columns) FROM api_keys WHERE key_hash = \(SHA256.hash(Array(presented.utf8))) AND revoked_at IS NULL")
@@ -46,14 +47,14 @@ struct APIKeys: Sendable {
         return key
     }
 
-    func list(userID: String?) async throws -> [Key] {
+    public func list(userID: String?) async throws -> [Key] {
         let rows = try await pool.query(
             "SELECT \(unsafe: Self.columns) FROM api_keys WHERE \(userID)::text IS NULL OR user_id = \(userID) ORDER BY created_at, id")
         return try rows.map(Self.key)
     }
 
     /// Revokes a key by id; false when there is no live key with that id.
-    func revoke(id: String) async throws -> Bool {
+    public func revoke(id: String) async throws -> Bool {
         let rows = try await pool.query("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id")
         return !rows.isEmpty
     }

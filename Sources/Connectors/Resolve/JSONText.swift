@@ -1,23 +1,23 @@
 /// Writes JSON text directly into a byte buffer: the resolve answer is built without a general encoder.
-struct JSONText {
-    private(set) var bytes: [UInt8] = []
+public struct JSONText: Sendable {
+    public private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
-    mutating func removeLast(_ count: Int) {
+    public mutating func removeLast(_ count: Int) {
         bytes.removeLast(count)
     }
 
-    mutating func raw(_ text: StaticString) {
+    public mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
     /// Appends already-valid JSON (a value read from a jsonb column).
-    mutating func rawJSON(_ json: String) {
+    public mutating func rawJSON(_ json: String) {
         bytes.append(contentsOf: json.utf8)
     }
 
-    mutating func string(_ value: String) {
+    public mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {
@@ -37,11 +37,11 @@ struct JSONText {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func optionalString(_ value: String?) {
+    public mutating func optionalString(_ value: String?) {
         if let value { string(value) } else { raw("null") }
     }
 
-    mutating func stringArray(_ values: [String]) {
+    public mutating func stringArray(_ values: [String]) {
         bytes.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }

@@ -1,6 +1,5 @@
-import Connectors
-import Foundation
-import NIOCore
+public import Foundation
+public import NIOCore
 
 /// A resolve answer in the form the cache keeps, which is what bounds the cache's memory: the answer's nine
 /// values, not the body, whose member names and punctuation are the same for every answer. A value is kept as
@@ -14,9 +13,9 @@ import NIOCore
 ///
 /// Layout: nine headers (LEB128, one byte below 128), then the texts back to back. A header is the text's
 /// length times two, or a code times two plus one.
-enum ResolveAnswer {
+public enum ResolveAnswer {
     /// The answer's members, in the order the body names them.
-    static let members = ["connector_id", "provider", "user_id", "type", "access_token", "token_type", "expires_at", "scopes", "metadata"]
+    public static let members = ["connector_id", "provider", "user_id", "type", "access_token", "token_type", "expires_at", "scopes", "metadata"]
 
     /// `{"connector_id":`, `,"provider":`, …: what comes before each value. The body ends with `}`.
     private static let prefixes: [[UInt8]] = members.enumerated().map { index, name in
@@ -32,7 +31,7 @@ enum ResolveAnswer {
     private static let userCode = 1
     private static let firstShared = 2
 
-    static func encode(_ connector: ResolvedConnector, for key: ResolveCache.Key) -> [UInt8] {
+    public static func encode(_ connector: ResolvedConnector, for key: ResolveCache.Key) -> [UInt8] {
         let record = connector.record
         return encode(
             connectorID: record.id, provider: record.provider, userID: record.userID, type: record.type.rawValue,
@@ -40,7 +39,7 @@ enum ResolveAnswer {
             scopes: record.scopes, metadataJSON: record.metadataJSON, for: key)
     }
 
-    static func encode(
+    public static func encode(
         connectorID: String, provider: String, userID: String, type: String, accessToken: String, tokenType: String,
         expiresAt: Date?, scopes: [String], metadataJSON: String, for key: ResolveCache.Key
     ) -> [UInt8] {
@@ -84,7 +83,7 @@ enum ResolveAnswer {
     }
 
     /// The JSON body of a stored answer, for the request (`provider`, `userID`) it was found under.
-    static func body(_ stored: UnsafeRawBufferPointer, provider: String, userID: String) -> ByteBuffer {
+    public static func body(_ stored: UnsafeRawBufferPointer, provider: String, userID: String) -> ByteBuffer {
         var reader = Reader(stored)
         var buffer = ByteBufferAllocator().buffer(
             capacity: stored.count + templateLength + 64 + 2 * (provider.utf8.count + userID.utf8.count))
@@ -103,7 +102,7 @@ enum ResolveAnswer {
 
     /// The connector id of a stored answer. Ids are made by resolverd, a prefix and base32, so their JSON form is
     /// the id in quotes.
-    static func connectorID(_ stored: UnsafeRawBufferPointer) -> String {
+    public static func connectorID(_ stored: UnsafeRawBufferPointer) -> String {
         var reader = Reader(stored)
         guard case .text(let text) = reader.next() else { return "" }
         return String(decoding: text.dropFirst().dropLast(), as: UTF8.self)
@@ -151,7 +150,7 @@ enum ResolveAnswer {
 extension ByteBuffer {
     /// Writes `value` as a JSON string: as it is between quotes when nothing in it needs escaping (the usual
     /// case), else through ``JSONText``.
-    mutating func writeJSONString(_ value: String) {
+    public mutating func writeJSONString(_ value: String) {
         let plain = value.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
         if plain {
             writeInteger(UInt8(ascii: "\""))

@@ -1,8 +1,7 @@
-import Connectors
 import Foundation
 import NIOCore
 import Testing
-@testable import ResolverDaemon
+@testable import Connectors
 
 @Suite struct ResolveAnswerTests {
     struct Parts {

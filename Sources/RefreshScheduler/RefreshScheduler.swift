@@ -79,6 +79,8 @@ public final class RefreshScheduler: Service, Sendable {
     // MARK: The loop
 
     public func run() async throws {
+        // A scheduler may run again after a graceful shutdown (a test's daemon started twice).
+        stopping.store(false, ordering: .relaxed)
         running.store(true, ordering: .relaxed)
         defer { running.store(false, ordering: .relaxed) }
         logger.info("refresh scheduler running", metadata: ["owner": "\(configuration.owner)", "concurrency": "\(configuration.concurrency)"])

@@ -5,50 +5,11 @@ import Logging
 import NIOCore
 import PGClient
 
-/// The API listener (resolve; later the connectors API) and the admin listener (probes, metrics), built from
-/// one runtime, each holding its connections to `limits` (``ListenerLimitedChannel``). Tests call these with an
-/// in-memory configuration and port 0.
-func buildApplications(
-    runtime: ResolverRuntime, listen: ListenAddress, adminListen: ListenAddress, limits: ListenerLimits = ListenerLimits(),
-    onAPIRunning: @escaping @Sendable () async -> Void = {}
-) -> (api: some ApplicationProtocol, admin: some ApplicationProtocol) {
-    let routes = ResolveRoutes(runtime: runtime)
-    let executors = ExecutorRotation(runtime.pool.executors)
-    let apiConnections = ListenerConnections(listener: "api", limits: limits, metrics: runtime.metrics)
-    let adminConnections = ListenerConnections(listener: "admin", limits: limits, metrics: runtime.metrics)
-    let api = Application(
-        router: buildAPIRouter(runtime: runtime),
-        server: HTTPServerBuilder { responder in
-            DatabaseAffineChannel(
-                ListenerLimitedChannel(
-                    FastPathChannel(HTTP1Channel(responder: responder)) {
-                        ResolveFastPath(routes: routes, serverName: serverName, logger: runtime.logger, executor: executors.next())
-                    },
-                    connections: apiConnections),
-                executors: executors)
-        },
-        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: serverName),
-        onServerRunning: { channel in
-            runtime.logger.notice("API listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
-            await onAPIRunning()
-        },
-        logger: runtime.logger)
-    let admin = Application(
-        router: buildAdminRouter(runtime: runtime),
-        server: HTTPServerBuilder { responder in ListenerLimitedChannel(HTTP1Channel(responder: responder), connections: adminConnections) },
-        configuration: .init(address: .hostname(adminListen.host, port: adminListen.port), serverName: serverName),
-        onServerRunning: { channel in
-            runtime.logger.notice("admin listening", metadata: ["address": "\(channel.localAddress.map(describe) ?? "?")"])
-        },
-        logger: runtime.logger)
-    return (api, admin)
-}
-
 /// The `Server` header of every answer.
 let serverName = "resolverd"
 
 /// `host:port` (`[v6]:port`) of a bound socket: the port chosen when the configuration said 0.
-private func describe(_ address: SocketAddress) -> String {
+func describe(_ address: SocketAddress) -> String {
     let host = address.ipAddress ?? "?"
     let port = address.port.map(String.init) ?? "?"
     return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

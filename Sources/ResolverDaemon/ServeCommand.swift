@@ -85,28 +85,14 @@ struct ServeCommand: AsyncParsableCommand {
         if migrate { try await runtime.migrator.migrate(on: pool) }
         try await development?.seed(store: runtime.store, logger: logger)
 
-        let notifier = SystemdNotifier(environment: environment, logger: logger) { await pool.ping() }
-        let (api, admin) = buildApplications(
-            runtime: runtime, listen: settings.listen, adminListen: settings.adminListen,
-            limits: settings.listenerLimits,
-            onAPIRunning: {
-                MemoryTuning.pageOutStartupCode(logger: logger)
-                notifier.apiIsListening()
-            })
-        let reloader = HangupReloader(tokens: tokens, keyring: keyring, scheduler: runtime.scheduler, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: pool), .init(service: runtime.audit), .init(service: runtime.cacheInvalidator()),
-                    .init(service: runtime.scheduler),
-                    // Stopped in reverse: the API listener, then the fast path's reads, …, then the audit writer.
-                    .init(service: admin), .init(service: runtime.fastPathReads), .init(service: api),
-                    .init(service: notifier), .init(service: reloader), .init(service: FailureLogFlusher(log: failures)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        var options = DaemonOptions(listen: settings.listen, adminListen: settings.adminListen, limits: settings.listenerLimits)
+        options.environment = environment
+        options.gracefulShutdownSignals = [.sigterm, .sigint]
+        options.reloadsOnHangup = true
+        options.onAPIRunning = { MemoryTuning.pageOutStartupCode(logger: logger) }
+        let daemon = buildDaemon(runtime: runtime, options: options)
         logger.info("resolverd serving", metadata: ["listen": "\(settings.listen)", "admin_listen": "\(settings.adminListen)"])
-        try await group.run()
+        try await daemon.group.run()
     }
 }
 

@@ -23,14 +23,12 @@ import Testing
             let otherPool = PGConnectionPool(configuration: PGPoolConfiguration(connection: configuration))
             let one = ResolverRuntime(pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: Logger(label: "one"))
             let two = ResolverRuntime(pool: otherPool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: Logger(label: "two"))
-            let group = ServiceGroup(services: [one.cacheInvalidator(), two.cacheInvalidator()], logger: Logger(label: "test"))
-            let listeners = Task { try await group.run() }
 
             let first = try DaemonHarness.sampleKey()
             try await one.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: first))
             let body = #"{"provider": "stripe", "user_id": "u_1"}"#
-            let app = Application(router: buildAPIRouter(runtime: two))
-            try await app.test(.router) { client in
+            // Daemon two runs as `serve` runs it: its cache serves once its invalidator listens.
+            try await two.withDaemon { client, _ in
                 // Warm daemon two's cache (it serves once its listener listens).
                 let clock = ContinuousClock()
                 let deadline = clock.now + .seconds(5)
@@ -62,8 +60,6 @@ import Testing
                 }
                 #expect(goneAfter != nil && goneAfter! < .seconds(1), "\(String(describing: goneAfter))")
             }
-            await group.triggerGracefulShutdown()
-            try await listeners.value
             await otherPool.shutdown()
         }
     }

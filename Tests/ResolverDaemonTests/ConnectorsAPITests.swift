@@ -10,7 +10,7 @@ import Testing
 
 /// The connectors API: API-key connect against a fake provider, listing, roles, scoping and authentication.
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct ConnectorsAPITests {
-    func connectStripe(_ client: any TestClientProtocol, bearer: String, key: String, extra: String = "") async throws -> TestResponse {
+    func connectStripe(_ client: DaemonClient, bearer: String, key: String, extra: String = "") async throws -> HTTPAnswer {
         try await client.api(.post, "/api/connectors/connect", bearer: bearer, json: #"{"provider": "stripe", "api_key": "\#(key)"\#(extra)}"#)
     }
 

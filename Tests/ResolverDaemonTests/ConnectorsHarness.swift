@@ -136,10 +136,10 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-extension TestClientProtocol {
+extension DaemonClient {
     /// A request to the connectors API with a bearer credential.
     func api(_ method: HTTPRequest.Method, _ uri: String, bearer: String?, json: String? = nil, headers extra: HTTPFields = [:]) async throws
-        -> TestResponse
+        -> HTTPAnswer
     {
         var headers = extra
         if let bearer { headers[.authorization] = "Bearer \(bearer)" }

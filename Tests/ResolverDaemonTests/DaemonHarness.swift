@@ -10,6 +10,7 @@ import PGClient
 import PGTestSupport
 import ProviderFakes
 import ResolverCrypto
+import ServiceLifecycle
 import Synchronization
 import Testing
 @testable import ResolverDaemon
@@ -95,28 +96,106 @@ struct DaemonHarness {
         return secret
     }
 
-    /// Runs `body` with a client of the API router.
-    func withAPI(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: buildAPIRouter(runtime: runtime), logger: logs.logger(label: "resolverd.http"))
-        try await app.test(.router) { client in try await body(client) }
+    /// Runs the daemon (see ``ResolverRuntime/withDaemon(_:_:)``) while `body` runs with clients of both listeners.
+    func withDaemon(
+        _ configure: (inout DaemonOptions) -> Void = { _ in }, _ body: (_ api: DaemonClient, _ admin: DaemonClient) async throws -> Void
+    ) async throws {
+        try await runtime.withDaemon(configure, body)
     }
 
-    func withAdmin(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: buildAdminRouter(runtime: runtime))
-        try await app.test(.router) { client in try await body(client) }
+    /// Runs `body` with a client of the running daemon's API listener.
+    func withAPI(_ body: (DaemonClient) async throws -> Void) async throws {
+        try await withDaemon { api, _ in try await body(api) }
+    }
+
+    /// Runs `body` with a client of the running daemon's admin listener.
+    func withAdmin(_ body: (DaemonClient) async throws -> Void) async throws {
+        try await withDaemon { _, admin in try await body(admin) }
     }
 }
 
-extension TestClientProtocol {
+extension ResolverRuntime {
+    /// Runs this runtime's daemon as `serve` builds it (``buildDaemon(runtime:options:)``), both listeners on
+    /// ports of their choosing, while `body` runs with clients of each; then shuts it down gracefully. The pool
+    /// is the caller's: it outlives the daemon (the test's schema, a private cluster).
+    func withDaemon<Value>(
+        _ configure: (inout DaemonOptions) -> Void = { _ in }, _ body: (_ api: DaemonClient, _ admin: DaemonClient) async throws -> Value
+    ) async throws -> Value {
+        var options = DaemonOptions(listen: ListenAddress(host: "127.0.0.1", port: 0), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+        options.runsPool = false
+        configure(&options)
+        let daemon = buildDaemon(runtime: self, options: options)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { daemon.ports.close() }
+                try await daemon.group.run()
+            }
+            guard let ports = await daemon.ports.bound() else {
+                try await group.waitForAll()
+                throw DaemonClient.Failure.notListening
+            }
+            let api = DaemonClient(port: ports.api)
+            let admin = DaemonClient(port: ports.admin)
+            let result: Result<Value, any Error>
+            do {
+                result = .success(try await body(api, admin))
+            } catch {
+                result = .failure(error)
+            }
+            try? await api.shutdown()
+            try? await admin.shutdown()
+            await daemon.group.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return try result.get()
+        }
+    }
+}
+
+/// An HTTP/1.1 client of one of a running daemon's listeners, on one keep-alive connection made by the first
+/// request (a test that counts the listener's connections makes its own).
+final class DaemonClient: Sendable {
+    enum Failure: Error { case notListening }
+
+    let port: Int
+    private let client: TestClient
+    private let connected = Mutex(false)
+
+    init(port: Int) {
+        self.port = port
+        client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(30)))
+    }
+
+    func execute(uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil) async throws -> HTTPAnswer {
+        let connect = connected.withLock { connected in
+            defer { connected = true }
+            return !connected
+        }
+        if connect { client.connect() }
+        let response = try await client.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: headers, body: body))
+        return HTTPAnswer(head: response.head, body: response.body ?? ByteBuffer())
+    }
+
+    func shutdown() async throws { try await client.shutdown() }
+}
+
+/// One answer a ``DaemonClient`` received.
+struct HTTPAnswer: Sendable {
+    let head: HTTPResponse
+    let body: ByteBuffer
+    var status: HTTPResponse.Status { head.status }
+    var headers: HTTPFields { head.headerFields }
+}
+
+extension DaemonClient {
     /// POSTs `json` to the resolver with `token` (none when nil).
-    func resolve(_ json: String, token: String?, path: String = "/internal/v1/resolve") async throws -> TestResponse {
+    func resolve(_ json: String, token: String?, path: String = "/internal/v1/resolve") async throws -> HTTPAnswer {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let token { headers[ResolveRoutes.tokenField] = token }
         return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: json))
     }
 }
 
-extension TestResponse {
+extension HTTPAnswer {
     var text: String { String(buffer: body) }
     /// The body as a JSON object.
     var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }

@@ -13,7 +13,7 @@ import Testing
 /// another user's confirmation, or none in time, discards and revokes them.
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct GrantConfirmationTests {
     /// Starts a grant for `key`, approves it at the fake and calls back as a browser: the callback's redirect query.
-    func heldGrant(_ harness: ConnectorsHarness, _ client: any TestClientProtocol, key: String) async throws -> [String: String] {
+    func heldGrant(_ harness: ConnectorsHarness, _ client: DaemonClient, key: String) async throws -> [String: String] {
         let redirect = ConnectorsHarness.returnURL.addingPercentEncoding(withAllowedCharacters: .urlUnreserved) ?? ""
         let started = try await client.api(.get, "/api/oauth/fake_oauth/authorize?redirect_uri=\(redirect)", bearer: key)
         #expect(started.status == .ok, "\(started.text)")
@@ -28,7 +28,7 @@ import Testing
         return ConnectorsHarness.query(of: location)
     }
 
-    func resolveStatus(_ harness: ConnectorsHarness, _ client: any TestClientProtocol, user: String) async throws -> HTTPResponse.Status {
+    func resolveStatus(_ harness: ConnectorsHarness, _ client: DaemonClient, user: String) async throws -> HTTPResponse.Status {
         try await client.resolve(#"{"provider": "fake_oauth", "user_id": "\#(user)"}"#, token: harness.daemon.gatewayToken).status
     }
 

@@ -170,38 +170,9 @@ extension DaemonHarness {
     }
 }
 
-/// Runs both listeners, built by `buildApplications` with `limits`, on free ports while `body` runs.
+/// Runs the daemon as `serve` builds it, its listeners held to `limits`, while `body` runs with their ports.
 private func withListeners(_ daemon: DaemonHarness, limits: ListenerLimits, _ body: (_ api: Int, _ admin: Int) async throws -> Void) async throws {
-    let apiPort = try RawHTTP.freePort()
-    let adminPort = try RawHTTP.freePort()
-    let (api, admin) = buildApplications(
-        runtime: daemon.runtime, listen: ListenAddress(host: "127.0.0.1", port: apiPort),
-        adminListen: ListenAddress(host: "127.0.0.1", port: adminPort), limits: limits)
-    let group = ServiceGroup(services: [api, admin], logger: Logger(label: "test"))
-    let running = Task { try await group.run() }
-    let result: Result<Void, any Error>
-    do {
-        for port in [apiPort, adminPort] {
-            try await onThread {
-                let end = ContinuousClock.now + .seconds(10)
-                while true {
-                    do {
-                        try Client(port: port).close()
-                        return
-                    } catch  where ContinuousClock.now < end {
-                        Thread.sleep(forTimeInterval: 0.02)
-                    }
-                }
-            }
-        }
-        try await body(apiPort, adminPort)
-        result = .success(())
-    } catch {
-        result = .failure(error)
-    }
-    await group.triggerGracefulShutdown()
-    try await running.value
-    try result.get()
+    try await daemon.runtime.withDaemon({ $0.limits = limits }) { api, admin in try await body(api.port, admin.port) }
 }
 
 /// Runs blocking socket work on a thread of its own, never on the tasks' pool, which the server needs.

@@ -11,14 +11,14 @@ import Testing
 /// The OAuth code flow against a fake authorization server on loopback, through to a resolve.
 @Suite(.enabled(if: TestDatabase.isConfigured)) struct OAuthFlowTests {
     /// Starts a grant for `user` and returns the authorize answer.
-    func authorize(_ client: any TestClientProtocol, key: String, query: String = "") async throws -> [String: Any] {
+    func authorize(_ client: DaemonClient, key: String, query: String = "") async throws -> [String: Any] {
         let response = try await client.api(.get, "/api/oauth/fake_oauth/authorize\(query)", bearer: key)
         #expect(response.status == .ok, "\(response.text)")
         return response.object
     }
 
-    func callback(_ client: any TestClientProtocol, _ query: [String: String], provider: String = "fake_oauth", html: Bool = false) async throws
-        -> TestResponse
+    func callback(_ client: DaemonClient, _ query: [String: String], provider: String = "fake_oauth", html: Bool = false) async throws
+        -> HTTPAnswer
     {
         var components = URLComponents()
         components.queryItems = query.sorted(by: { $0.key < $1.key }).map { URLQueryItem(name: $0.key, value: $0.value) }

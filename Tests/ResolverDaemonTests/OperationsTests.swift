@@ -80,8 +80,7 @@ import Testing
             let runtime = ResolverRuntime(
                 pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),
                 tokens: ServicesTokenBox(ServicesTokens(entries: []), path: nil), logger: Logger(label: "test"))
-            let app = Application(router: buildAdminRouter(runtime: runtime))
-            try await app.test(.router) { client in
+            try await runtime.withDaemon { _, client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable)
                 #expect(ready.text.contains(#""schema":"not current"#))
@@ -99,8 +98,7 @@ import Testing
                 pool: pool, keyring: try Keyring(keys: ["k1": SymmetricKey(size: .bits256)]),
                 tokens: ServicesTokenBox(ServicesTokens(entries: []), path: nil), logger: Logger(label: "test"))
             runtime.migrator = PGMigrator(migrations: ConnectorsSchema.migrations.filter { $0.version <= 6 })
-            let app = Application(router: buildAdminRouter(runtime: runtime))
-            try await app.test(.router) { client in
+            try await runtime.withDaemon { _, client in
                 let ready = try await client.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .ok, "\(ready.text)")
             }
@@ -128,24 +126,16 @@ import Testing
                 tokens: ServicesTokenBox(try ServicesTokens(parsing: "gateway \(token)", source: "test"), path: nil), logger: logs.logger())
             let key = try DaemonHarness.sampleKey()
             try await runtime.store.put(userID: "u_1", provider: "stripe", credential: Credential(type: .apiKey, accessToken: key))
-            let api = Application(router: buildAPIRouter(runtime: runtime), logger: logs.logger(label: "resolverd.http"))
-            let admin = Application(router: buildAdminRouter(runtime: runtime))
             let body = #"{"provider": "stripe", "user_id": "u_1"}"#
-            try await api.test(.router) { client in
+            try await runtime.withDaemon { client, admin in
                 let response = try await client.resolve(body, token: token)
                 #expect(response.status == .ok)
-            }
-            try await cluster.stop()
-            try await api.test(.router) { client in
+                try await cluster.stop()
                 let down = try await client.resolve(body, token: token)
                 #expect(down.status == .serviceUnavailable && down.errorCode == "unavailable")
-            }
-            try await admin.test(.router) { client in
-                let ready = try await client.execute(uri: "/readyz", method: .get)
+                let ready = try await admin.execute(uri: "/readyz", method: .get)
                 #expect(ready.status == .serviceUnavailable && ready.text.contains(#""database":"unreachable"#))
-            }
-            try await cluster.start()
-            try await api.test(.router) { client in
+                try await cluster.start()
                 var status = HTTPResponse.Status.serviceUnavailable
                 for _ in 0..<5 where status != .ok { status = try await client.resolve(body, token: token).status }
                 #expect(status == .ok)

@@ -18,9 +18,9 @@ import Testing
 
     /// Authorizes `slug` for `key` with `settings`, approves at the fake and calls back; the callback's answer.
     func connect(
-        _ harness: ConnectorsHarness, _ client: any TestClientProtocol, slug: String, key: String, settings: String,
+        _ harness: ConnectorsHarness, _ client: DaemonClient, slug: String, key: String, settings: String,
         extraCallback: [String: String] = [:]
-    ) async throws -> TestResponse {
+    ) async throws -> HTTPAnswer {
         let query = "?settings=" + (settings.addingPercentEncoding(withAllowedCharacters: .urlUnreserved) ?? "")
         let started = try await client.api(.get, "/api/oauth/\(slug)/authorize\(query)", bearer: key)
         #expect(started.status == .ok, "\(started.text)")

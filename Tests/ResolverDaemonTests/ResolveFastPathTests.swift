@@ -145,7 +145,7 @@ import Testing
     @Test func aHeldRequestIsAnsweredWhenShutdownBegins() async throws {
         try await DaemonHarness.with { daemon in
             let user = try await daemon.connectedUser()
-            let (port, group, running) = try daemon.runAPI(after: [daemon.runtime.cacheInvalidator()])
+            let (port, group, running) = try await daemon.startDaemon()
             func request(close: Bool) -> (head: String, body: String) {
                 RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: close)
             }
@@ -211,7 +211,7 @@ import Testing
     @Test func aReadUnderWayIsAnsweredWhenShutdownBegins() async throws {
         try await DaemonHarness.with { daemon in
             let user = try await daemon.connectedUser()
-            let (port, group, running) = try daemon.runAPI(after: [daemon.runtime.cacheInvalidator()])
+            let (port, group, running) = try await daemon.startDaemon()
             // A second user's resolve, never cached, to read while the table is locked.
             let unread = try await daemon.connectedUser()
             let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
@@ -235,8 +235,7 @@ import Testing
         try await DaemonHarness.with { daemon in
             let user = try await daemon.connectedUser()
             // Stopped in reverse, as `resolverd serve` orders them: the listener, the reads, the audit writer.
-            let (port, group, running) = try daemon.runAPI(
-                after: [daemon.runtime.audit, daemon.runtime.cacheInvalidator(), daemon.runtime.fastPathReads])
+            let (port, group, running) = try await daemon.startDaemon()
             let request = RawHTTP.resolve(user: user, token: daemon.gatewayToken, close: false)
             // Another user's resolve, so that this one's is not cached.
             try await daemon.waitUntilServing(port: port, sending: RawHTTP.resolve(user: user + "_other", token: daemon.gatewayToken, close: false))
@@ -299,26 +298,20 @@ import Testing
 private func uniqueUser() -> String { "u_fast_\(UInt64.random(in: 0...UInt64.max))" }
 
 extension DaemonHarness {
-    /// Runs `body` with a client of the API listener as `resolverd serve` builds it, on a real socket, and its port;
-    /// the cache's change listener runs meanwhile, so that the cache serves.
-    func withLiveAPI<Value: Sendable>(_ body: @Sendable (any TestClientProtocol, Int) async throws -> Value) async throws -> Value {
-        let listener = ServiceGroup(services: [runtime.cacheInvalidator()], logger: Logger(label: "test"))
-        let listening = Task { try await listener.run() }
-        defer { listening.cancel() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !runtime.cache.isListening && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        try #require(runtime.cache.isListening)
-        let (api, _) = buildApplications(
-            runtime: runtime, listen: ListenAddress(host: "127.0.0.1", port: 0), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
-        let value = try await api.test(.live) { client in try await body(client, try #require(client.port)) }
-        await listener.triggerGracefulShutdown()
-        _ = try? await listening.value
-        return value
+    /// Runs `body` with a client of the API listener of the daemon as `resolverd serve` builds it, and its port,
+    /// once the cache's change listener listens, so that the cache serves.
+    func withLiveAPI<Value: Sendable>(_ body: (DaemonClient, Int) async throws -> Value) async throws -> Value {
+        try await runtime.withDaemon { api, _ in
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !runtime.cache.isListening && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(runtime.cache.isListening)
+            return try await body(api, api.port)
+        }
     }
 
     /// Resolves `body` until its answer is in the cache, and returns how many more resolves that took: an
     /// answer read while any connector changed (other tests change theirs all the time) is not kept.
-    func warm(_ client: any TestClientProtocol, _ body: String, token: String) async throws -> Int {
+    func warm(_ client: DaemonClient, _ body: String, token: String) async throws -> Int {
         var resolves = 0
         let deadline = ContinuousClock.now + .seconds(10)
         while runtime.cache.count == 0 && ContinuousClock.now < deadline {
@@ -336,14 +329,18 @@ extension DaemonHarness {
         return user
     }
 
-    /// Runs the API listener as `resolverd serve` builds it, on a free port, in a service group after `services`
-    /// (which it stops before them); returns the port, the group and the task running it.
-    func runAPI(after services: [any Service]) throws -> (port: Int, group: ServiceGroup, running: Task<Void, any Error>) {
-        let port = try RawHTTP.freePort()
-        let (api, _) = buildApplications(
-            runtime: runtime, listen: ListenAddress(host: "127.0.0.1", port: port), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
-        let group = ServiceGroup(services: services + [api], logger: Logger(label: "test"))
-        return (port, group, Task { try await group.run() })
+    /// Starts the daemon as `resolverd serve` builds it; returns its API port, its service group and the task
+    /// running it, for tests of its shutdown.
+    func startDaemon() async throws -> (port: Int, group: ServiceGroup, running: Task<Void, any Error>) {
+        var options = DaemonOptions(listen: ListenAddress(host: "127.0.0.1", port: 0), adminListen: ListenAddress(host: "127.0.0.1", port: 0))
+        options.runsPool = false
+        let daemon = buildDaemon(runtime: runtime, options: options)
+        let running = Task {
+            defer { daemon.ports.close() }
+            try await daemon.group.run()
+        }
+        let ports = try #require(await daemon.ports.bound())
+        return (ports.api, daemon.group, running)
     }
 
     /// Sends `request`, a resolve the cache cannot answer, until the fast path has read one: the listener serves.

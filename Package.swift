@@ -34,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CSpawn"),
         .systemLibrary(name: "CMalloc"),
 
+        // The time components read and wait by: the system's clocks in the daemon, a manual one in tests.
+        .target(name: "Timekeeping", swiftSettings: strict),
         .target(
             name: "FailureLogging",
             dependencies: [
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "Connectors",
             dependencies: [
-                "PGClient", "ResolverCrypto", "FailureLogging",
+                "PGClient", "ResolverCrypto", "FailureLogging", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,7 +90,7 @@ let package = Package(
         .target(
             name: "RefreshScheduler",
             dependencies: [
-                "Connectors", "PGClient", "ResolverCrypto", "FailureLogging",
+                "Connectors", "PGClient", "ResolverCrypto", "FailureLogging", "Timekeeping",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -99,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "ResolverDaemon",
             dependencies: [
-                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler", "FailureLogging", "CMalloc",
+                "PGClient", "PGLocalCluster", "ResolverCrypto", "Connectors", "RefreshScheduler", "FailureLogging", "CMalloc", "Timekeeping",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,6 +178,7 @@ let package = Package(
             name: "ResolverDaemonTests",
             dependencies: [
                 "ResolverDaemon", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes", "FailureLogging",
+                "Timekeeping",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -190,17 +193,19 @@ let package = Package(
             name: "RefreshSchedulerTests",
             dependencies: [
                 "RefreshScheduler", "Connectors", "PGClient", "PGLocalCluster", "ResolverCrypto", "PGTestSupport", "ProviderFakes", "FailureLogging",
+                "Timekeeping",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "TimekeepingTests", dependencies: ["Timekeeping"], swiftSettings: strict),
         .testTarget(name: "CryptoTests", dependencies: ["ResolverCrypto"], swiftSettings: strict),
         .testTarget(
             name: "ConnectorsTests",
             dependencies: [
-                "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", .product(name: "Logging", package: "swift-log"),
+                "Connectors", "PGClient", "ResolverCrypto", "PGTestSupport", "Timekeeping", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict

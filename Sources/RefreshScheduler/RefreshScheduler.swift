@@ -6,6 +6,7 @@ public import PGClient
 import ResolverCrypto
 public import ServiceLifecycle
 import Synchronization
+public import Timekeeping
 
 /// How a refresh ended, for the metrics.
 public enum RefreshOutcome: String, Sendable {
@@ -35,6 +36,8 @@ public final class RefreshScheduler: Service, Sendable {
     let observe: @Sendable (_ provider: String, _ outcome: RefreshOutcome, _ duration: Duration) -> Void
     /// Where repeated refresh failures are summarised, per provider and error.
     let failures: FailureLog
+    /// What the loop's waits, the pauses and the due times run by. Leases and claims run by the database's clock.
+    let time: any TimeSource
 
     private let slots: ConcurrencyLimiter
     private let providerSlots: Mutex<[String: ConcurrencyLimiter]> = Mutex([:])
@@ -50,8 +53,10 @@ public final class RefreshScheduler: Service, Sendable {
     public init(
         store: ConnectorStore, catalog: ProviderCatalog, clients: [String: OAuthClient], apps: [String: GitHubApp] = [:],
         values: [String: [String: String]] = [:], client: ProviderClient, configuration: RefreshConfiguration, listener: PGListener?,
-        logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }, failures: FailureLog? = nil
+        logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }, failures: FailureLog? = nil,
+        time: any TimeSource = SystemTime()
     ) {
+        self.time = time
         self.failures = failures ?? FailureLog(logger: logger)
         self.store = store
         self.catalog = catalog
@@ -72,8 +77,8 @@ public final class RefreshScheduler: Service, Sendable {
     public var isRunning: Bool { running.load(ordering: .relaxed) }
 
     /// When a connector of `provider` expiring at `expiresAt` is next due (for writes made elsewhere: the OAuth callback).
-    public func nextRefresh(provider: String, expiresAt: Date?, now: Date = Date()) -> Date? {
-        planner.nextRefresh(provider: catalog.provider(provider), expiresAt: expiresAt, now: now)
+    public func nextRefresh(provider: String, expiresAt: Date?) -> Date? {
+        planner.nextRefresh(provider: catalog.provider(provider), expiresAt: expiresAt, now: time.now)
     }
 
     // MARK: The loop
@@ -97,7 +102,7 @@ public final class RefreshScheduler: Service, Sendable {
                 }
                 group.addTask { [configuration] in
                     while !Task.isCancelled {
-                        try? await Task.sleep(for: configuration.housekeepingInterval)
+                        try? await self.time.sleep(for: configuration.housekeepingInterval)
                         if Task.isCancelled { break }
                         await self.housekeep()
                     }
@@ -119,13 +124,13 @@ public final class RefreshScheduler: Service, Sendable {
         // While the last claim came back full there is a backlog: claim again once a quarter of the slots are free
         // (or a moment has passed), not for every slot that frees, so that one claim serves many refreshes.
         var backlog = false
-        var lastClaim = ContinuousClock.now
+        var lastClaim = time.instant
         let refill = max(1, min(configuration.batchSize, configuration.concurrency / 4))
         let refillWait = Duration.milliseconds(100)
         while !isStopping {
             let free = slots.available
-            if free > 0 && (!backlog || free >= refill || ContinuousClock.now - lastClaim >= refillWait) {
-                lastClaim = ContinuousClock.now
+            if free > 0 && (!backlog || free >= refill || time.instant - lastClaim >= refillWait) {
+                lastClaim = time.instant
                 let limit = min(configuration.batchSize, free)
                 let claimed: [Result<LeasedConnector, any Error>]
                 do {
@@ -135,7 +140,7 @@ public final class RefreshScheduler: Service, Sendable {
                     failures += 1
                     let delay = min(Duration.seconds(30), .milliseconds(250) * (1 << min(failures, 7)))
                     logger.warning("cannot take due connectors; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                    await wake.wait(until: .now + delay)
+                    await wake.wait(until: time.instant + delay, time: time)
                     continue
                 }
                 for result in claimed {
@@ -160,13 +165,14 @@ public final class RefreshScheduler: Service, Sendable {
             }
             // Sleep until a refresh ends (with a backlog), or else until the next due time, a change, a free slot
             // or the idle check.
-            var deadline = ContinuousClock.now + configuration.idleCheck
+            let now = time.instant
+            var deadline = now + configuration.idleCheck
             if backlog, slots.available > 0 { deadline = min(deadline, lastClaim + refillWait) }
             if !backlog, slots.available > 0, let next = try? await store.nextRefreshDate() {
-                let wait = max(0, next.timeIntervalSinceNow)
-                deadline = min(deadline, .now + .milliseconds(Int64(wait * 1000) + 5))
+                let wait = max(0, next.timeIntervalSince(time.now))
+                deadline = min(deadline, now + .milliseconds(Int64(wait * 1000) + 5))
             }
-            await wake.wait(until: deadline)
+            await wake.wait(until: deadline, time: time)
         }
     }
 
@@ -205,7 +211,7 @@ public final class RefreshScheduler: Service, Sendable {
                 backoff: configuration.maximumBackoff)
             return nil
         }
-        if let until = paused.withLock({ $0[provider.slug] }), until > Date() {
+        if let until = paused.withLock({ $0[provider.slug] }), until > time.now {
             // The provider refused the operator's configuration moments ago: no call until the pause ends.
             try await store.deferRefresh(id: leased.id, owner: configuration.owner, token: leased.leaseToken, until: until)
             observe(leased.provider, .providerMisconfigured, started.duration(to: .now))
@@ -245,7 +251,7 @@ public final class RefreshScheduler: Service, Sendable {
                 try await postpone(leased, error: reason, retryAfter: nil, started: started)
             case .misconfigured(let code, let status):
                 // Not the user's grant: every connector of the provider stays as it is, and the provider waits.
-                let until = Date().addingTimeInterval(configuration.misconfigurationPause.timeInterval)
+                let until = time.now.addingTimeInterval(configuration.misconfigurationPause.timeInterval)
                 paused.withLock { $0[provider.slug] = until }
                 failures.record(
                     FailureLog.Kind(
@@ -264,7 +270,7 @@ public final class RefreshScheduler: Service, Sendable {
             try? await store.releaseLease(id: leased.id, owner: configuration.owner, token: leased.leaseToken)
             throw CancellationError()
         }
-        let now = Date()
+        let now = time.now
         let lifetime = tokens.expiresIn ?? provider.oauth?.defaultLifetimeSeconds
         let expiresAt = lifetime.map { now.addingTimeInterval(TimeInterval($0)) }
         var facts: [String: JSONValue] = [:]
@@ -349,7 +355,7 @@ public final class RefreshScheduler: Service, Sendable {
         let ceiling = min(configuration.maximumBackoff, configuration.baseBackoff * (1 << min(leased.failures, 20)))
         var delay = backoff ?? .milliseconds(Int64(Double.random(in: 0...1) * Double(ceiling.components.seconds * 1000)))
         if let retryAfter { delay = max(delay, retryAfter) }
-        let next = Date().addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        let next = time.now.addingTimeInterval(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
         let kind = FailureLog.Kind(
             condition: Self.failurePrefix(leased.provider) + "(\(error.prefix(80)))", counted: "refreshes postponed", level: .warning)
         failures.record(
@@ -380,7 +386,7 @@ public final class RefreshScheduler: Service, Sendable {
             let event: JSONValue = .object([
                 "event": .string("needs_reauth"), "event_id": .string(eventID), "connector_id": .string(leased.id),
                 "user_id": .string(leased.userID), "provider": .string(leased.provider), "reason": .string(reason),
-                "at": .string(Date().formatted(.iso8601)),
+                "at": .string(time.now.formatted(.iso8601)),
             ])
             webhook.send(eventID: eventID, body: Array(event.jsonText().utf8))
         }
@@ -406,10 +412,10 @@ public final class RefreshScheduler: Service, Sendable {
 
     /// Revokes the tokens of grants held for a confirmation that never came (their connectors become `failed`),
     /// and deletes grants decided more than `grantRetention` ago. Safe on several replicas at once.
-    public func housekeep(now: Date = Date()) async {
-        let grants = GrantStore(pool: store.pool, cipher: store.cipher)
+    public func housekeep() async {
+        let grants = GrantStore(pool: store.pool, cipher: store.cipher, time: time)
         do {
-            for (grant, held) in try await grants.takeUnconfirmed(now: now) {
+            for (grant, held) in try await grants.takeUnconfirmed() {
                 if let provider = catalog.provider(grant.provider) {
                     let templateValues = TemplateValues(
                         accessToken: held.credential.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: held.settingsJSON,
@@ -424,7 +430,7 @@ public final class RefreshScheduler: Service, Sendable {
                 }
                 try await store.failPending(id: grant.connectorID, reason: "grant_not_confirmed")
             }
-            let deleted = try await grants.deleteFinished(olderThan: configuration.grantRetention, now: now)
+            let deleted = try await grants.deleteFinished(olderThan: configuration.grantRetention)
             if deleted > 0 { logger.debug("deleted finished grants", metadata: ["count": "\(deleted)"]) }
         } catch {
             logger.warning("grant housekeeping failed; trying again later", metadata: ["error": "\(error)"])

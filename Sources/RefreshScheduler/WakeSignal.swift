@@ -1,3 +1,4 @@
+import Timekeeping
 import Synchronization
 
 /// Wakes the scheduler loop: a signal sent while nobody waits is kept for the next wait.
@@ -22,9 +23,9 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns at the first signal (or one kept from before), at `deadline`, or when cancelled.
-    func wait(until deadline: ContinuousClock.Instant) async {
+    func wait(until deadline: ContinuousClock.Instant, time: any TimeSource) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { try? await time.sleep(until: deadline) }
             group.addTask { await self.next() }
             await group.next()
             group.cancelAll()

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import RefreshScheduler
+import Timekeeping
 
 /// The connectors API (DESIGN.md, "Connectors API"): list, get, connect an API key, change, test, refresh and
 /// disconnect. Every route is scoped to the authenticated user: another user's connector is not found.
@@ -89,7 +90,8 @@ struct ConnectorsRoutes: Sendable {
             grant.createdAt > record.updatedAt || record.status == .pending
         {
             switch grant.status {
-            case "pending" where grant.expiresAt > Date(), "pending_confirmation" where grant.expiresAt > Date(): view.status = .pending
+            case "pending" where grant.expiresAt > runtime.time.now, "pending_confirmation" where grant.expiresAt > runtime.time.now:
+                view.status = .pending
             case "pending", "pending_confirmation", "expired":
                 (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
             case "failed": (view.status, view.error) = (.failed, grant.error)
@@ -124,7 +126,7 @@ struct ConnectorsRoutes: Sendable {
         let settingsJSON = JSONValue.object(settings).jsonText()
         let values = connectors.settings.templateValues(
             provider: provider.slug, accessToken: body.apiKey, settingsJSON: settingsJSON, metadataJSON: "{}")
-        let checkedAt = Date()
+        let checkedAt = runtime.time.now
         let accountName = try await connectors.check(provider, values: values, logger: logger)
         let metadata = JSONValue.object(accountName.map { ["account_name": .string($0)] } ?? [:]).jsonText()
         var record = try await runtime.store.put(
@@ -229,7 +231,7 @@ struct ConnectorsRoutes: Sendable {
         let secrets = try await runtime.store.secrets(of: record.id)
         let values = connectors.settings.templateValues(
             provider: provider.slug, accessToken: secrets.accessToken, settingsJSON: record.settingsJSON, metadataJSON: record.metadataJSON)
-        let checkedAt = Date()
+        let checkedAt = runtime.time.now
         var failure: String?
         let started = ContinuousClock.now
         do {

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import RefreshScheduler
 import ResolverCrypto
+import Timekeeping
 
 /// The OAuth code flow: `authorize` starts a grant and answers the provider's URL; the provider sends the browser
 /// back to `callback`, which checks the single-use state, exchanges the code and stores the connector.
@@ -169,7 +170,7 @@ struct OAuthRoutes: Sendable {
         let lifetime = tokens.expiresIn ?? oauth.defaultLifetimeSeconds
         let credential = Credential(
             type: .oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
-            expiresAt: lifetime.map { Date().addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
+            expiresAt: lifetime.map { runtime.time.now.addingTimeInterval(TimeInterval($0)) }, scopes: tokens.scopes ?? grant.scopes)
         let held = HeldGrant(credential: credential, metadataJSON: JSONValue.object(metadata).jsonText(), settingsJSON: settingsJSON)
         if connectors.settings.requireConfirmation {
             return try await holdForConfirmation(grant, held, caller: caller, wantsHTML: wantsHTML)
@@ -201,7 +202,7 @@ struct OAuthRoutes: Sendable {
     func store(_ grant: Grant, _ held: HeldGrant, checked: Bool) async throws -> ConnectorRecord {
         try await runtime.store.put(
             userID: grant.userID, workspaceID: grant.workspaceID, provider: grant.provider, credential: held.credential,
-            metadataJSON: held.metadataJSON, settingsJSON: held.settingsJSON, checkedAt: checked ? Date() : nil,
+            metadataJSON: held.metadataJSON, settingsJSON: held.settingsJSON, checkedAt: checked ? runtime.time.now : nil,
             nextRefreshAt: runtime.scheduler.nextRefresh(provider: grant.provider, expiresAt: held.credential.expiresAt))
     }
 

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Timekeeping
 
 /// `POST /internal/v1/resolve` and `/internal/v1/resolve/batch`, for internal services holding a services token.
 struct ResolveRoutes: Sendable {
@@ -178,7 +179,7 @@ struct ResolveRoutes: Sendable {
         runtime.audit.record(
             AuditWriter.Event(
                 actor: entry.name, action: "resolve", outcome: outcome, connectorID: connectorID, provider: request.provider,
-                userID: request.userID, at: Date()))
+                userID: request.userID, at: runtime.time.now))
     }
 
     /// What ``ResolveFastPath`` does with a request it held to its end.

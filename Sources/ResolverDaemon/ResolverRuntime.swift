@@ -4,6 +4,7 @@ import Logging
 import PGClient
 import RefreshScheduler
 import ResolverCrypto
+import Timekeeping
 
 /// Everything the routes need, built once at start.
 struct ResolverRuntime: Sendable {
@@ -26,12 +27,15 @@ struct ResolverRuntime: Sendable {
     var logger: Logger
     /// Where failures that repeat per request or per connector are summarised (`RESOLVERD_LOG_SUMMARY_SECONDS`).
     var failures: FailureLog
+    /// The time every timing rule runs by: the scheduler's waits and pauses, expiries, grants, the audit's pacing.
+    var time: any TimeSource
 
     init(
         pool: PGConnectionPool, keyring: Keyring, tokens: ServicesTokenBox, logger: Logger, cacheSize: Int = 10_000,
         connectorsSettings: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil,
-        failures: FailureLog? = nil
+        failures: FailureLog? = nil, time: any TimeSource = SystemTime()
     ) {
+        self.time = time
         let failures = failures ?? FailureLog(logger: logger)
         self.failures = failures
         // Without a config file: the built-in catalog (its validity is a unit test), no clients, no session keys.
@@ -50,16 +54,17 @@ struct ResolverRuntime: Sendable {
             listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger, failures: failures),
             logger: logger,
             observe: { provider, outcome, duration in metrics.recordRefresh(provider: provider, outcome: outcome.rawValue, duration: duration) },
-            failures: failures)
+            failures: failures, time: time)
         self.tokens = tokens
         self.metrics = metrics
-        self.audit = AuditWriter(pool: pool, logger: logger, failures: failures, onDrop: { metrics.recordAuditDropped($0) })
+        self.audit = AuditWriter(pool: pool, logger: logger, failures: failures, time: time, onDrop: { metrics.recordAuditDropped($0) })
         self.migrator = ConnectorsSchema.migrator()
-        self.answers = CachedResolver(resolver: Resolver(store: store, refresh: scheduler.resolverHook), cache: ResolveCache(capacity: cacheSize))
+        self.answers = CachedResolver(
+            resolver: Resolver(store: store, refresh: scheduler.resolverHook, time: time), cache: ResolveCache(capacity: cacheSize))
         let apiKeys = APIKeyStore(pool: pool)
         self.connectors = ConnectorsRuntime(
             settings: connectorsSettings, client: providers,
-            grants: GrantStore(pool: pool, cipher: store.cipher), apiKeys: apiKeys,
+            grants: GrantStore(pool: pool, cipher: store.cipher, time: time), apiKeys: apiKeys,
             authenticator: UserAuthenticator(apiKeys: apiKeys, sessions: connectorsSettings.sessionVerifier, services: tokens),
             audit: audit, failures: failures)
         self.logger = logger

@@ -4,6 +4,7 @@ import PGClient
 import PGTestSupport
 import Synchronization
 import Testing
+import Timekeeping
 @testable import Connectors
 
 /// Audit events go to the database in batches, one row per (actor, action, outcome), and read back one by one
@@ -67,6 +68,28 @@ import Testing
                 "SELECT user_id FROM audit_events_between(\(Self.start.addingTimeInterval(100)), \(Self.start.addingTimeInterval(200))) ORDER BY occurred_at"
             )
             #expect(try range.map { try $0.decode(String.self, at: 0) } == (100..<200).map { "u_\($0)" })
+        }
+    }
+
+    /// The writer's pacing, on a manual clock: events wait for the interval, then go in one write.
+    @Test func eventsWaitForTheIntervalThenGoInOneWrite() async throws {
+        try await TestDatabase.withSchema { pool, _ in
+            try await ConnectorsSchema.migrator().migrate(on: pool)
+            let time = ManualTime()
+            let audit = AuditWriter(pool: pool, logger: Logger(label: "test"), interval: .seconds(1), time: time)
+            let running = Task { try await audit.run() }
+            try await time.waitForSleeps(1)
+            for n in 0..<3 { audit.record(Self.event("gateway", "ok", n)) }
+            time.advance(by: .milliseconds(999))
+            #expect(audit.pending == 3)
+            time.advance(by: .milliseconds(1))
+            // The write, then the next wait.
+            try await time.waitForSleeps(2)
+            #expect(audit.pending == 0)
+            #expect(try await pool.query("SELECT count(*) FROM audit_batches").first?.decode(Int.self, at: 0) == 1)
+            #expect(try await pool.query("SELECT count(*) FROM audit_events").first?.decode(Int.self, at: 0) == 3)
+            running.cancel()
+            try await running.value
         }
     }
 

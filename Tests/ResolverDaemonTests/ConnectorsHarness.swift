@@ -9,6 +9,7 @@ import NIOHTTP1
 import ProviderFakes
 import ResolverCrypto
 import Synchronization
+import Timekeeping
 @testable import ResolverDaemon
 
 /// A daemon whose config file points a custom OAuth provider (`fake_oauth`) at a fake authorization server and
@@ -28,7 +29,7 @@ struct ConnectorsHarness {
     /// with a client and `base_url` moved to the given fake: the path production takes, rendering included.
     static func with(
         oauthConfiguration: FakeOAuthProvider.Configuration = .init(), catalogProviders: [String: FakeOAuthProvider] = [:],
-        requireConfirmation: Bool = false, _ body: (ConnectorsHarness) async throws -> Void
+        requireConfirmation: Bool = false, time: any TimeSource = SystemTime(), _ body: (ConnectorsHarness) async throws -> Void
     ) async throws {
         let oauth = try await FakeOAuthProvider.start(oauthConfiguration)
         let goodKey = try DaemonHarness.sampleKey()
@@ -68,7 +69,7 @@ struct ConnectorsHarness {
         let settings = try ConnectorsSettings(file: try ConfigFile.load(path: configFile), listen: ListenAddress(host: "127.0.0.1", port: 0))
         do {
             let requests = ProviderRequests()
-            try await DaemonHarness.with(connectors: settings, providerRequestLog: { requests.append($0) }) { daemon in
+            try await DaemonHarness.with(connectors: settings, providerRequestLog: { requests.append($0) }, time: time) { daemon in
                 try await body(
                     ConnectorsHarness(daemon: daemon, oauth: oauth, apiKeys: apiKeys, goodKey: goodKey, jwtSecret: jwtSecret, requests: requests))
             }

@@ -13,6 +13,7 @@ import ResolverCrypto
 import ServiceLifecycle
 import Synchronization
 import Testing
+import Timekeeping
 @testable import ResolverDaemon
 
 /// Collects every log line the daemon writes in a test, so tests can prove no secret reaches the logs.
@@ -64,7 +65,7 @@ struct DaemonHarness {
 
     static func with(
         connectors: ConnectorsSettings? = nil, providerRequestLog: (@Sendable (ProviderRequestRecord) -> Void)? = nil,
-        _ body: (DaemonHarness) async throws -> Void
+        time: any TimeSource = SystemTime(), _ body: (DaemonHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.withSchema { pool, _ in
             try await ConnectorsSchema.migrator().migrate(on: pool)
@@ -77,7 +78,7 @@ struct DaemonHarness {
             let keyring = try Keyring(keys: ["k1": SymmetricKey(size: .bits256)])
             let runtime = ResolverRuntime(
                 pool: pool, keyring: keyring, tokens: ServicesTokenBox(tokens, path: nil), logger: logs.logger(), connectorsSettings: connectors,
-                providerRequestLog: providerRequestLog)
+                providerRequestLog: providerRequestLog, time: time)
             try await body(DaemonHarness(runtime: runtime, pool: pool, gatewayToken: gateway, limitedToken: limited, logs: logs))
             TestSecrets.shared.expectNoLeaks()
         }

@@ -7,6 +7,7 @@ import PGTestSupport
 import ProviderFakes
 import RefreshScheduler
 import Testing
+import Timekeeping
 @testable import ResolverDaemon
 
 /// `oauth.require_confirmation`: a callback holds the tokens until the user who started the grant confirms it;
@@ -63,7 +64,9 @@ import Testing
     }
 
     @Test func aGrantNotConfirmedInTimeIsRevokedAndOldGrantsAreDeleted() async throws {
-        try await ConnectorsHarness.with(requireConfirmation: true) { harness in
+        // The confirmation's lifetime and the grants' retention on a manual clock: no waiting on the wall clock.
+        let time = ManualTime()
+        try await ConnectorsHarness.with(requireConfirmation: true, time: time) { harness in
             let key = try await harness.apiKey(for: "u_late")
             try await harness.daemon.withAPI { client in
                 let held = try await heldGrant(harness, client, key: key)
@@ -72,7 +75,8 @@ import Testing
                 await scheduler.housekeep()
                 #expect(harness.oauth.counters.revocations == 0)
                 // Eleven minutes on, nobody confirmed: revoked, and the connector says the grant failed.
-                await scheduler.housekeep(now: Date().addingTimeInterval(11 * 60))
+                time.advance(by: .seconds(11 * 60))
+                await scheduler.housekeep()
                 #expect(harness.oauth.counters.revocations == 1)
                 #expect(try await harness.daemon.runtime.store.find(userID: "u_late", reference: "fake_oauth")?.status == .failed)
                 let late = try await client.api(
@@ -81,7 +85,8 @@ import Testing
                 // A day later the grant rows are gone.
                 let before = try await harness.daemon.pool.query("SELECT count(*)::bigint FROM connector_grants")[0].decode(Int64.self, at: 0)
                 #expect(before == 1)
-                await scheduler.housekeep(now: Date().addingTimeInterval(2 * 86_400))
+                time.advance(by: .seconds(2 * 86_400))
+                await scheduler.housekeep()
                 let after = try await harness.daemon.pool.query("SELECT count(*)::bigint FROM connector_grants")[0].decode(Int64.self, at: 0)
                 #expect(after == 0)
             }

@@ -5,6 +5,7 @@ import NIOCore
 public import PGClient
 public import ServiceLifecycle
 import Synchronization
+public import Timekeeping
 
 /// Writes audit events (who resolved which connector, with what outcome; never a token) in batches, off the
 /// request path: a request only appends to a buffer. On graceful shutdown the buffer is flushed.
@@ -53,6 +54,8 @@ public final class AuditWriter: Service, Sendable {
         var firstSequence: UInt64 = 0
     }
     private let pacing: Pacing
+    /// What the pacing waits by.
+    private let time: any TimeSource
     /// Beyond this many unwritten events (a long database outage) the oldest are dropped, and counted.
     private let capacity: Int
     private let dropped = Atomic<Int>(0)
@@ -64,8 +67,9 @@ public final class AuditWriter: Service, Sendable {
     public init(
         pool: PGConnectionPool, logger: Logger, interval: Duration = .milliseconds(100),
         shortestInterval: Duration = .milliseconds(2), batchSize: Int = 200, capacity: Int = 1_000_000, failures: FailureLog? = nil,
-        onDrop: @escaping @Sendable (Int) -> Void = { _ in }
+        time: any TimeSource = SystemTime(), onDrop: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
+        self.time = time
         self.onDrop = onDrop
         self.pool = pool
         self.logger = logger
@@ -92,12 +96,11 @@ public final class AuditWriter: Service, Sendable {
 
     public func run() async throws {
         // Only the wait between flushes ends early on shutdown: a write in progress is never cancelled.
-        let clock = ContinuousClock()
         var wait = pacing.interval
-        var previous = clock.now
+        var previous = time.instant
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await cancelWhenGracefulShutdown { [wait] in try? await Task.sleep(for: wait) }
-            let now = clock.now
+            await cancelWhenGracefulShutdown { [time, wait] in try? await time.sleep(for: wait) }
+            let now = time.instant
             let written = await flush()
             wait = pacing.wait(after: written, arrivedIn: now - previous)
             previous = now
@@ -105,6 +108,7 @@ public final class AuditWriter: Service, Sendable {
         // Shutting down: the HTTP server has stopped, so this is the last of the events.
         for _ in 0..<50 where pending > 0 {
             await flush()
+            // Waiting on the database, not a timing rule: real time.
             if pending > 0 { try? await Task.sleep(for: .milliseconds(100)) }
         }
         if pending > 0 { logger.error("audit events could not be written before shutdown", metadata: ["count": "\(pending)"]) }

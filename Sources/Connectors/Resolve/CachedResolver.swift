@@ -1,4 +1,5 @@
 import Foundation
+import Timekeeping
 public import NIOCore
 
 /// Resolve answers, cache-aside: a request the cache can answer (an answer still valid for the request's
@@ -25,7 +26,7 @@ public struct CachedResolver: Sendable {
 
     /// The cached answer for `userID` and `provider`, if there is one still valid for `minValidSeconds`.
     public func cached(userID: String, provider: String, minValidSeconds: Int) -> Answer? {
-        cache.withValue(for: ResolveCache.Key(userID: userID, provider: provider), minValidSeconds: minValidSeconds, now: resolver.now()) {
+        cache.withValue(for: ResolveCache.Key(userID: userID, provider: provider), minValidSeconds: minValidSeconds, now: resolver.time.now) {
             stored in
             Answer(connectorID: ResolveAnswer.connectorID(stored), body: ResolveAnswer.body(stored, provider: provider, userID: userID))
         }

@@ -1,4 +1,5 @@
-public import Foundation
+import Foundation
+public import Timekeeping
 
 /// Answers "give me a valid token for this user and provider": looks the connector up, checks its state, and
 /// makes sure the token stays valid for the time the caller asks.
@@ -8,12 +9,13 @@ public struct Resolver: Sendable {
 
     public let store: ConnectorStore
     public var refresh: RefreshHook?
-    public var now: @Sendable () -> Date
+    /// What "valid for `minValidSeconds`" is measured from.
+    public var time: any TimeSource
 
-    public init(store: ConnectorStore, refresh: RefreshHook? = nil, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: ConnectorStore, refresh: RefreshHook? = nil, time: any TimeSource = SystemTime()) {
         self.store = store
         self.refresh = refresh
-        self.now = now
+        self.time = time
     }
 
     /// The connector of `userID` for `provider`, with a token valid for at least `minValidSeconds`.
@@ -41,13 +43,13 @@ public struct Resolver: Sendable {
             throw ConnectorError(.notConnected, message: "the \(provider) connector has no credential")
         }
         guard let expiresAt = connector.record.expiresAt else { return connector }
-        let current = now()
+        let current = time.now
         if expiresAt.timeIntervalSince(current) >= Double(minValidSeconds) { return connector }
         if let refresh {
             do {
                 // Renewed, or (within the refresh budget) the freshest stored token: served while it is valid at all.
                 let renewed = try await refresh(connector.record)
-                if let renewedExpiry = renewed.record.expiresAt, renewedExpiry <= now() {
+                if let renewedExpiry = renewed.record.expiresAt, renewedExpiry <= time.now {
                     throw ConnectorError(.refreshUnavailable, message: "the \(provider) token has expired and could not be renewed")
                 }
                 return renewed

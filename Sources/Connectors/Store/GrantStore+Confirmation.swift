@@ -1,4 +1,5 @@
 public import Foundation
+import Timekeeping
 import PGClient
 import ResolverCrypto
 
@@ -38,7 +39,8 @@ extension GrantStore {
     public static let confirmationLifetime: TimeInterval = 600
 
     /// Holds `held` in the claimed grant `grantID` and returns the one-time confirmation code.
-    public func hold(_ grantID: String, _ held: HeldGrant, now: Date = Date()) async throws -> (code: String, expiresAt: Date) {
+    public func hold(_ grantID: String, _ held: HeldGrant) async throws -> (code: String, expiresAt: Date) {
+        let now = time.now
         let code = Base64URL.encode(try SecureRandom.bytes(count: 32))
         let access = try cipher.seal(held.credential.accessToken, table: "connector_grants", id: grantID, column: .accessToken)
         let refresh = try held.credential.refreshToken.map { try cipher.seal($0, table: "connector_grants", id: grantID, column: .refreshToken) }
@@ -56,7 +58,8 @@ extension GrantStore {
 
     /// Decides the grant held under `code`, once: confirmed when `userID` started it for `provider` and it has not
     /// expired, discarded otherwise. Either way the held tokens leave the database in the same statement.
-    public func confirm(code: String, provider: String, userID: String, now: Date = Date()) async throws -> GrantConfirmation {
+    public func confirm(code: String, provider: String, userID: String) async throws -> GrantConfirmation {
+        let now = time.now
         let rows = try await pool.query(
             """
             WITH held AS (
@@ -80,7 +83,8 @@ extension GrantStore {
 
     /// Takes held grants whose confirmation never came (at most `limit`): marked expired, their tokens returned
     /// to be revoked.
-    public func takeUnconfirmed(limit: Int = 100, now: Date = Date()) async throws -> [(Grant, HeldGrant)] {
+    public func takeUnconfirmed(limit: Int = 100) async throws -> [(Grant, HeldGrant)] {
+        let now = time.now
         let rows = try await pool.query(
             """
             WITH held AS (
@@ -99,7 +103,8 @@ extension GrantStore {
 
     /// Deletes grants decided (or expired) more than `age` ago; their outcome no longer shows on the connector.
     @discardableResult
-    public func deleteFinished(olderThan age: TimeInterval, now: Date = Date()) async throws -> Int {
+    public func deleteFinished(olderThan age: TimeInterval) async throws -> Int {
+        let now = time.now
         let cutoff = now.addingTimeInterval(-age)
         let rows = try await pool.query(
             """

@@ -1,6 +1,7 @@
 public import Foundation
 public import PGClient
 import ResolverCrypto
+public import Timekeeping
 
 /// An OAuth grant in flight: started by `authorize`, finished by the provider's callback.
 public struct Grant: Sendable {
@@ -25,10 +26,13 @@ public struct GrantStore: Sendable {
     public static let lifetime: TimeInterval = 600
     public let pool: PGConnectionPool
     public let cipher: CredentialCipher
+    /// What grants' and confirmations' lifetimes run by.
+    public let time: any TimeSource
 
-    public init(pool: PGConnectionPool, cipher: CredentialCipher) {
+    public init(pool: PGConnectionPool, cipher: CredentialCipher, time: any TimeSource = SystemTime()) {
         self.pool = pool
         self.cipher = cipher
+        self.time = time
     }
 
     /// A new grant's single-use state and its PKCE verifier (nil when the provider does not use PKCE).
@@ -41,8 +45,9 @@ public struct GrantStore: Sendable {
 
     public func start(
         userID: String, workspaceID: String?, provider: String, connectorID: String, redirectURI: String?, scopes: [String],
-        settingsJSON: String, usesPKCE: Bool, now: Date = Date()
+        settingsJSON: String, usesPKCE: Bool
     ) async throws -> Started {
+        let now = time.now
         let id = try Identifiers.make(prefix: "gr_")
         let state = Base64URL.encode(try SecureRandom.bytes(count: 32))
         let verifier = usesPKCE ? Base64URL.encode(try SecureRandom.bytes(count: 48)) : nil
@@ -65,7 +70,8 @@ public struct GrantStore: Sendable {
 
     /// Claims the grant of `state` for `provider`, once: a second claim of the same state fails as `used`, even
     /// when the first one is still running. A claimed grant that is expired or for another provider is marked failed.
-    public func claim(state: String, provider: String, now: Date = Date()) async throws -> Result<Grant, ClaimFailure> {
+    public func claim(state: String, provider: String) async throws -> Result<Grant, ClaimFailure> {
+        let now = time.now
         let hash = SHA256.hash(Array(state.utf8))
         let rows = try await pool.query(
             """

@@ -134,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "RefreshBench",
             dependencies: [
-                "RefreshScheduler", "Connectors", "PGClient", "ResolverCrypto", "ProviderFakes",
+                "RefreshScheduler", "Connectors", "PGClient", "ResolverCrypto", "ProviderFakes", "PGTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -146,7 +146,11 @@ let package = Package(
         // private clusters for tests that restart the server.
         .target(
             name: "PGTestSupport",
-            dependencies: ["PGClient", "PGLocalCluster", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PGClient", "PGLocalCluster", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/PGTestSupport",
             swiftSettings: strict
         ),

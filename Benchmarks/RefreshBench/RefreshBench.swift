@@ -2,10 +2,10 @@ import Connectors
 import Foundation
 import Logging
 import PGClient
+import PGTestSupport
 import ProviderFakes
 import RefreshScheduler
 import ResolverCrypto
-import ServiceLifecycle
 
 /// One run: seed the connectors, make them all due in one statement, let one scheduler renew them, and measure the
 /// time until the last is written and the round trips it took.
@@ -75,25 +75,12 @@ struct RefreshBench {
             client: ProviderClient(timeout: .seconds(15)), configuration: schedulerConfiguration(),
             listener: PGListener(configuration: connection, logger: logger), logger: logger,
             observe: { _, outcome, duration in tally.record(outcome, duration) })
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: schedulerPool), .init(service: scheduler)], logger: logger))
         let driver = pool(connection, connections: 1, minimum: 0)
 
         progress("refreshing...")
-        let burst = try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let burst: Burst
-            do {
-                burst = try await measureBurst(driver: driver, fake: fake)
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return burst
-        }
+        // The scheduler stops (its refreshes in flight written) before its pool closes.
+        let burst = try await whileRunning([scheduler]) { try await measureBurst(driver: driver, fake: fake) }
+        await schedulerPool.shutdown()
         await driver.shutdown()
         let transactionsAfter = try await counters.transactions()
         return BenchResult(

@@ -101,19 +101,7 @@ struct SchedulerHarness {
 
     /// Runs `schedulers` as services while `body` runs, then shuts them down gracefully.
     func running(_ schedulers: [RefreshScheduler], _ body: () async throws -> Void) async throws {
-        let group = ServiceGroup(configuration: .init(services: schedulers.map { .init(service: $0) }, logger: Logger(label: "test.group")))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                try await body()
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
+        try await whileRunning(schedulers, body)
     }
 
     /// Polls `condition` every 50 ms (never blocking a thread) until it holds or `timeout` passes.

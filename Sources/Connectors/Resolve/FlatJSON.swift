@@ -2,8 +2,8 @@
 /// without a general-purpose decoder. It accepts only string, integer, boolean and null members; anything else
 /// (nesting, fractions, odd escapes) returns nil and the caller falls back to `JSONDecoder`, which also words
 /// the errors.
-struct FlatJSON {
-    enum Value: Equatable {
+public struct FlatJSON {
+    public enum Value: Equatable {
         case string(String)
         case integer(Int)
         case other
@@ -15,7 +15,7 @@ struct FlatJSON {
     ///
     /// Works in place: no copy of the input, no allocation for keys or for strings short enough to be stored
     /// inline. A key seen twice returns false: duplicates are left to the full decoder to judge.
-    static func parse(_ bytes: UnsafeRawBufferPointer, member: (UnsafeRawBufferPointer, Value) -> Bool) -> Bool {
+    public static func parse(_ bytes: UnsafeRawBufferPointer, member: (UnsafeRawBufferPointer, Value) -> Bool) -> Bool {
         var reader = Reader(bytes: bytes)
         reader.skipSpace()
         guard reader.take(UInt8(ascii: "{")) else { return false }
@@ -142,34 +142,5 @@ struct FlatJSON {
                 return nil
             }
         }
-    }
-}
-
-extension ResolveRequest {
-    /// The request read by ``FlatJSON`` when it is the plain shape; nil sends the caller to `JSONDecoder`.
-    static func fastParse(_ bytes: some Collection<UInt8>) -> ResolveRequest? {
-        if let parsed = bytes.withContiguousStorageIfAvailable({ fastParse(UnsafeRawBufferPointer($0)) }) { return parsed }
-        return Array(bytes).withUnsafeBytes { fastParse($0) }
-    }
-
-    private static func fastParse(_ bytes: UnsafeRawBufferPointer) -> ResolveRequest? {
-        var provider: String?
-        var userID: String?
-        var minValidSeconds: Int?
-        let read = FlatJSON.parse(bytes) { key, value in
-            if key.elementsEqual("provider".utf8) {
-                guard case .string(let text) = value else { return false }
-                provider = text
-            } else if key.elementsEqual("user_id".utf8) {
-                guard case .string(let text) = value else { return false }
-                userID = text
-            } else if key.elementsEqual("min_valid_seconds".utf8) {
-                guard case .integer(let seconds) = value else { return false }
-                minValidSeconds = seconds
-            }
-            return true
-        }
-        guard read, let provider, let userID else { return nil }
-        return ResolveRequest(provider: provider, userID: userID, minValidSeconds: minValidSeconds)
     }
 }

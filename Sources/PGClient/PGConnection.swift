@@ -62,11 +62,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private var notificationHandler: (@Sendable (PGNotification) -> Void)?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
-    /// Prepared statements by SQL text, each with the parameter types it was prepared for.
-    private var statements: [String: [(types: [UInt32], name: String)]] = [:]
-    private var statementCount = 0
-    private var nextStatementID = 0
-    private static let statementCacheLimit = 512
+    private var statements = PGPreparedStatements()
 
     /// When the pool last handed this connection back; used for idle timeouts.
     var lastUsed = ContinuousClock.now
@@ -193,11 +189,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
         let bindings = query.bindings
-        if let name = preparedName(of: query) {
+        let known = statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type))
+        if case .prepared(let name) = known {
             return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
         }
         let types = bindings.types
-        guard let name = newStatementName() else {
+        guard known == .unknown, let name = statements.reserve(query.sql, types: types) else {
             let result = try await roundTrip(timeout: timeout) { handle in
                 bindings.withUnsafeParameters { count, values, lengths, formats in
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -205,10 +202,15 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
             return PGRows(try result.unwrap())
         }
-        _ = try await roundTrip(timeout: timeout) { handle in
-            PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
+        do {
+            _ = try await roundTrip(timeout: timeout) { handle in
+                PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
+            }
+        } catch {
+            statements.forget(query.sql, name: name)
+            throw error
         }
-        remember((query.sql, name), types: types)
+        statements.accept(query.sql, name: name)
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
     }
 
@@ -362,16 +364,21 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             pipelined = true
         }
         let bindings = query.bindings
-        var name = preparedName(of: query)
+        var name: String?
         var prepared: (sql: String, name: String)?
-        if name == nil, let newName = newStatementName() {
+        switch statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type)) {
+        case .prepared(let known): name = known
+        case .preparing: break  // unnamed, rather than depend on a Parse that may yet fail
+        case .unknown:
             let types = bindings.types
-            guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
-                return notRun(markBrokenIfNeeded(Self.errorMessage(handle)))
+            if let newName = statements.reserve(query.sql, types: types) {
+                guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
+                    statements.forget(query.sql, name: newName)
+                    return notRun(markBrokenIfNeeded(Self.errorMessage(handle)))
+                }
+                prepared = (query.sql, newName)
+                name = newName
             }
-            prepared = (query.sql, newName)
-            remember((query.sql, newName), types: types)
-            name = newName
         }
         let sent = bindings.withUnsafeParameters { count, values, lengths, formats in
             if let name { return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1) }
@@ -380,38 +387,11 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         guard sent == 1, PQpipelineSync(handle) == 1 else {
             // Part of a command may be queued without its sync point: nothing may follow it on this connection.
             poisoned = true
-            if let prepared { forgetStatement(prepared) }
+            if let prepared { statements.forget(prepared.sql, name: prepared.name) }
             return markBrokenIfNeeded(Self.errorMessage(handle))
         }
         pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
         return nil
-    }
-
-    /// The name `query`'s SQL was prepared under on this connection for its parameter types, if it was.
-    private func preparedName(of query: PGQuery) -> String? {
-        statements[query.sql]?.first(where: { $0.types.elementsEqual(query.bindings.parameters.lazy.map(\.type)) })?.name
-    }
-
-    /// A name for a statement about to be prepared; nil once the cache holds its limit (the statement then runs unnamed).
-    private func newStatementName() -> String? {
-        guard statementCount < Self.statementCacheLimit else { return nil }
-        nextStatementID += 1
-        return "s\(nextStatementID)"
-    }
-
-    private func remember(_ statement: (sql: String, name: String), types: [UInt32]) {
-        statements[statement.sql, default: []].append((types, statement.name))
-        statementCount += 1
-    }
-
-    /// Drops a statement from the cache after its preparation failed (lock held).
-    private func forgetStatement(_ statement: (sql: String, name: String)) {
-        guard var entries = statements[statement.sql], let index = entries.firstIndex(where: { $0.name == statement.name }) else {
-            return
-        }
-        entries.remove(at: index)
-        statements[statement.sql] = entries.isEmpty ? nil : entries
-        statementCount -= 1
     }
 
     /// Called with the lock held after a libpq call failed: the error, marking the connection broken if it is.
@@ -551,9 +531,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                 continue
             }
             let error = result.error()
-            if head.prepared != nil && !head.preparationAnswered {
+            if let prepared = head.prepared, !head.preparationAnswered {
                 pending[0].preparationAnswered = true
                 pending[0].preparationFailed = error != nil
+                if error == nil { statements.accept(prepared.sql, name: prepared.name) }
             }
             if let error {
                 if head.firstError == nil { pending[0].firstError = error }
@@ -580,7 +561,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
         }
         // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
-        if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered { forgetStatement(prepared) }
+        if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered {
+            statements.forget(prepared.sql, name: prepared.name)
+        }
         if cancelled {
             if wasPipelined && !finished.cancelSent && finished.cancelReason == nil && cancelsInFlight > 0 {
                 // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.

@@ -156,13 +156,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// Closes the connection. Safe to call more than once.
     public func close() {
-        let wasClosed = lock.withLock {
-            defer { closed = true }
-            return closed
-        }
-        guard !wasClosed else { return }
-        loop.deregister(fd: socket, token: token)
-        let (completion, waiters) = lock.withLock {
+        let (completion, waiters) = lock.withLock { () -> ([Completion], [CheckedContinuation<Void, Never>]) in
+            guard !closed else { return ([], []) }
+            closed = true
+            stopWatching()
             defer { closeWaiters = [] }
             return (failPending(PGError(.connectionClosed, message: "the connection was closed")), closeWaiters)
         }
@@ -220,8 +217,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// error whose `didNotRun` is true: nothing of it took effect, and it may be sent again elsewhere.
     func pipelinedQuery(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
-        let result = try await waitForAnswer(timeout: timeout, cancellable: true) { generation, continuation in
-            sendPipelined(query, generation: generation, continuation: continuation)
+        let result = try await waitForAnswer(timeout: timeout, cancellable: true) { generation, continuation, failed in
+            sendPipelined(query, generation: generation, continuation: continuation, failing: &failed)
         }
         return PGRows(try result.unwrap())
     }
@@ -280,18 +277,20 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private func roundTrip(
         timeout: Duration?, cancellable: Bool = true, acceptsCopyIn: Bool = false, _ send: (OpaquePointer) -> Int32
     ) async throws -> PGResult? {
-        try await waitForAnswer(timeout: timeout, cancellable: cancellable) { generation, continuation in
-            sendExclusive(generation: generation, acceptsCopyIn: acceptsCopyIn, continuation: continuation, send)
+        try await waitForAnswer(timeout: timeout, cancellable: cancellable) { generation, continuation, failed in
+            sendExclusive(generation: generation, acceptsCopyIn: acceptsCopyIn, continuation: continuation, failing: &failed, send)
         }
     }
 
     private typealias Answer = UnsafeContinuation<PGResult?, any Error>
+    /// Sends a command under the lock: it queues the command's ``Pending``, or returns why it could not and adds
+    /// the commands it failed with it, if the connection is gone, to the completions.
+    private typealias Send = (UInt64, Answer, inout [Completion]) -> PGError?
 
-    /// Sends a command with `send` (called under the lock; it queues the command's ``Pending`` or returns why it
-    /// could not) and waits for its answer, cancelling the statement on the server when the task is cancelled
+    /// Sends a command with `send` and waits for its answer, cancelling the statement on the server when the task is cancelled
     /// (if `cancellable`) or when `timeout` passes.
     private func waitForAnswer(
-        timeout: Duration?, cancellable: Bool, _ send: (UInt64, Answer) -> PGError?
+        timeout: Duration?, cancellable: Bool, _ send: Send
     ) async throws -> PGResult? {
         if cancellable && Task.isCancelled {
             throw PGError(.cancelled, message: "the task was cancelled before the statement was sent")
@@ -312,14 +311,21 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
     }
 
-    private func sendAndWait(generation: UInt64, _ send: (UInt64, Answer) -> PGError?) async throws -> PGResult? {
+    private func sendAndWait(generation: UInt64, _ send: Send) async throws -> PGResult? {
         try await withUnsafeThrowingContinuation { continuation in
             var failed: [Completion] = []
+            var waiters: [CheckedContinuation<Void, Never>] = []
             let failure: PGError? = lock.withLock {
                 guard !broken, !closed else {
                     return PGError(.connectionClosed, message: "the connection is closed")
                 }
-                if let failure = send(generation, continuation) { return failure }
+                defer {
+                    if broken {
+                        waiters = closeWaiters
+                        closeWaiters = []
+                    }
+                }
+                if let failure = send(generation, continuation, &failed) { return failure }
                 let flushed = PQflush(handle)
                 if flushed == 1 {
                     if !writeInterest {
@@ -333,26 +339,28 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
             if let failure { continuation.resume(throwing: failure) }
             failed.forEach { $0.resume() }
+            waiters.forEach { $0.resume() }
         }
     }
 
     /// Sends a command on a connection used by one task (lock held).
     private func sendExclusive(
-        generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, _ send: (OpaquePointer) -> Int32
+        generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, failing failed: inout [Completion],
+        _ send: (OpaquePointer) -> Int32
     ) -> PGError? {
         precondition(pending.isEmpty, "a PGConnection was used by two tasks at once")
         if pipelined {
-            guard PQexitPipelineMode(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
+            guard PQexitPipelineMode(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed) }
             pipelined = false
         }
-        guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
+        guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed) }
         pending.append(Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
         return nil
     }
 
     /// Queues one statement and its sync point in the pipeline, preparing it first if this connection has not
     /// (lock held).
-    private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer) -> PGError? {
+    private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer, failing failed: inout [Completion]) -> PGError? {
         func notRun(_ error: PGError) -> PGError {
             var error = error
             error.didNotRun = true
@@ -360,7 +368,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         guard !poisoned else { return notRun(PGError(.connectionClosed, message: "the connection is being retired")) }
         if !pipelined {
-            guard PQenterPipelineMode(handle) == 1 else { return notRun(markBrokenIfNeeded(Self.errorMessage(handle))) }
+            guard PQenterPipelineMode(handle) == 1 else { return notRun(markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed)) }
             pipelined = true
         }
         let bindings = query.bindings
@@ -374,7 +382,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             if let newName = statements.reserve(query.sql, types: types) {
                 guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
                     statements.forget(query.sql, name: newName)
-                    return notRun(markBrokenIfNeeded(Self.errorMessage(handle)))
+                    return notRun(markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed))
                 }
                 prepared = (query.sql, newName)
                 name = newName
@@ -388,16 +396,18 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             // Part of a command may be queued without its sync point: nothing may follow it on this connection.
             poisoned = true
             if let prepared { statements.forget(prepared.sql, name: prepared.name) }
-            return markBrokenIfNeeded(Self.errorMessage(handle))
+            return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed)
         }
         pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
         return nil
     }
 
-    /// Called with the lock held after a libpq call failed: the error, marking the connection broken if it is.
-    private func markBrokenIfNeeded(_ message: String) -> PGError {
+    /// Called with the lock held after a libpq send call failed: the error. If the connection is gone, every
+    /// command waiting on it fails too (added to `failed`): no read will tell them, since libpq may have closed
+    /// the socket, which takes it out of the I/O loop's watch.
+    private func markBrokenIfNeeded(_ message: String, failing failed: inout [Completion]) -> PGError {
         if PQstatus(handle) != CONNECTION_OK {
-            broken = true
+            failed += failBroken()
             return PGError(.connectionClosed, message: message)
         }
         return PGError(.protocolViolation, message: message)
@@ -583,9 +593,15 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         let message = Self.errorMessage(handle)
         if !closed {
             closed = true
-            loop.deregister(fd: socket, token: token)
+            stopWatching()
         }
         return failPending(PGError(.connectionClosed, message: message))
+    }
+
+    /// Takes the socket out of the I/O loop (lock held). A descriptor libpq already closed, having found the
+    /// connection gone, is left alone: the loop stopped watching it then, and its number may be another's by now.
+    private func stopWatching() {
+        loop.deregister(fd: PQsocket(handle) == socket ? socket : nil, token: token)
     }
 
     private func failPending(_ error: PGError) -> [Completion] {

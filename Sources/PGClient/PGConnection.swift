@@ -75,6 +75,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     }
 
     deinit {
+        // The I/O loop holds a connection until it is closed (or found broken, which closes it), so only one that
+        // never reached the loop can end here unclosed; anything else is a leak of the loop's watch.
+        assert(closed, "a PGConnection was released without close()")
         if let cancelHandle { PQfreeCancel(cancelHandle) }
         PQfinish(handle)
     }
@@ -108,7 +111,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             throw PGError(.connectionFailed, message: "could not put the connection in non-blocking mode")
         }
         let connection = PGConnection(handle: handle, loop: loop ?? PGIOLoop.forNewConnection())
-        connection.token = try connection.loop.register(fd: connection.socket, source: connection)
+        do {
+            connection.token = try connection.loop.register(fd: connection.socket, source: connection)
+        } catch {
+            connection.closed = true  // never watched: nothing to stop
+            throw error
+        }
         return connection
     }
 

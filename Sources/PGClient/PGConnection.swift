@@ -15,28 +15,14 @@ import Synchronization
 /// libpq's pipeline mode, each statement with its own sync point, so each runs in a transaction of its own
 /// and one's failure touches no other. Answers come back in the order the statements were sent.
 ///
-/// `@unchecked Sendable`: libpq calls on `handle` happen under `lock`, by the sending tasks and by the I/O loop
-/// while it reads. The prepared-statement cache is touched under `lock` by pipelined statements, and without it
-/// by the task leasing the connection exclusively, which the pool never does while the connection is shared.
+/// The protocol state (commands waiting, pipeline mode, cancels, prepared statements) is a value of its own,
+/// ``PGConnectionStateMachine``; this class makes the libpq calls around it.
+///
+/// `@unchecked Sendable`: libpq calls on `handle` and the state happen under `lock`, by the sending tasks and by
+/// the I/O loop while it reads; the prepared-statement cache is the one exception (see the state's `statements`).
 public final class PGConnection: PGIOSource, @unchecked Sendable {
-    enum CancelReason { case task, timeout }
-
-    private struct Pending {
-        var continuation: UnsafeContinuation<PGResult?, any Error>
-        var generation: UInt64
-        var lastResult: PGResult?
-        var firstError: PGError?
-        var cancelReason: CancelReason?
-        /// A cancel request went to the server for this command (at once, or when it reached the head).
-        var cancelSent = false
-        /// The command starts a COPY FROM STDIN: its `PGRES_COPY_IN` result ends the wait.
-        var acceptsCopyIn = false
-        /// Pipeline mode: the statement this command prepares on the way. Its first result answers the
-        /// preparation; if that is an error, the statement is forgotten again.
-        var prepared: (sql: String, name: String)?
-        var preparationAnswered = false
-        var preparationFailed = false
-    }
+    private typealias State = PGConnectionStateMachine<UnsafeContinuation<PGResult?, any Error>, PGResult>
+    private typealias Completion = State.Completion
 
     private let handle: OpaquePointer
     private let cancelHandle: OpaquePointer?
@@ -46,23 +32,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private var token: UInt64 = 0
 
     private let lock = NIOLock()
-    /// Commands sent and not yet answered, oldest first: at most one outside pipeline mode.
-    private var pending: [Pending] = []
+    private var state = State()
+    /// Numbers the commands, for their timers and cancellation handlers; taken before the lock.
     private let generations = Atomic<UInt64>(0)
-    /// In libpq's pipeline mode: entered for the first pipelined statement, left when the last is answered.
-    private var pipelined = false
-    /// Cancel requests sent on this connection that no statement has received yet: while there are any, a
-    /// statement that did not ask for one may receive it.
-    private var cancelsInFlight = 0
-    private var broken = false
-    private var closed = false
-    /// A cancel request may still reach the server after the statement it was meant for: never reuse.
-    private var poisoned = false
     private var writeInterest = false
     private var notificationHandler: (@Sendable (PGNotification) -> Void)?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
-
-    private var statements = PGPreparedStatements()
 
     /// When the pool last handed this connection back; used for idle timeouts.
     var lastUsed = ContinuousClock.now
@@ -77,7 +52,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     deinit {
         // The I/O loop holds a connection until it is closed (or found broken, which closes it), so only one that
         // never reached the loop can end here unclosed; anything else is a leak of the loop's watch.
-        assert(closed, "a PGConnection was released without close()")
+        assert(state.closed, "a PGConnection was released without close()")
         if let cancelHandle { PQfreeCancel(cancelHandle) }
         PQfinish(handle)
     }
@@ -114,7 +89,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         do {
             connection.token = try connection.loop.register(fd: connection.socket, source: connection)
         } catch {
-            connection.closed = true  // never watched: nothing to stop
+            _ = connection.state.close()  // never watched: nothing to stop
             throw error
         }
         return connection
@@ -147,15 +122,14 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// False once the connection broke, was closed, or may receive a stray cancel.
     public var isUsable: Bool {
-        lock.withLock { !broken && !closed && !poisoned && PQstatus(handle) == CONNECTION_OK }
+        lock.withLock { state.isUsable && PQstatus(handle) == CONNECTION_OK }
     }
 
     /// True when the connection is usable and no transaction is open, so it can go back to a pool.
     var isReusable: Bool {
         lock.withLock {
-            if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
-            return !broken && !closed && !poisoned && !pipelined && PQstatus(handle) == CONNECTION_OK
-                && PQtransactionStatus(handle) == PQTRANS_IDLE
+            leavePipelineIfDone()
+            return state.isReusable && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
         }
     }
 
@@ -164,14 +138,13 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// Closes the connection. Safe to call more than once.
     public func close() {
-        let (completion, waiters) = lock.withLock { () -> ([Completion], [CheckedContinuation<Void, Never>]) in
-            guard !closed else { return ([], []) }
-            closed = true
+        let (completions, waiters) = lock.withLock { () -> ([Completion], [CheckedContinuation<Void, Never>]) in
+            guard case .stopWatching(let failed) = state.close() else { return ([], []) }
             stopWatching()
             defer { closeWaiters = [] }
-            return (failPending(PGError(.connectionClosed, message: "the connection was closed")), closeWaiters)
+            return (failed, closeWaiters)
         }
-        completion.forEach { $0.resume() }
+        completions.forEach { $0.resume() }
         waiters.forEach { $0.resume() }
     }
 
@@ -179,7 +152,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func waitUntilClosed() async {
         await withCheckedContinuation { continuation in
             let done = lock.withLock {
-                if closed || broken { return true }
+                if state.isClosedOrBroken { return true }
                 closeWaiters.append(continuation)
                 return false
             }
@@ -194,12 +167,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
         let bindings = query.bindings
-        let known = statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type))
+        let known = state.statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type))
         if case .prepared(let name) = known {
             return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
         }
         let types = bindings.types
-        guard known == .unknown, let name = statements.reserve(query.sql, types: types) else {
+        guard known == .unknown, let name = state.statements.reserve(query.sql, types: types) else {
             let result = try await roundTrip(timeout: timeout) { handle in
                 bindings.withUnsafeParameters { count, values, lengths, formats in
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -212,10 +185,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                 PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
             }
         } catch {
-            statements.forget(query.sql, name: name)
+            state.statements.forget(query.sql, name: name)
             throw error
         }
-        statements.accept(query.sql, name: name)
+        state.statements.accept(query.sql, name: name)
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
     }
 
@@ -291,12 +264,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     }
 
     private typealias Answer = UnsafeContinuation<PGResult?, any Error>
-    /// Sends a command under the lock: it queues the command's ``Pending``, or returns why it could not and adds
-    /// the commands it failed with it, if the connection is gone, to the completions.
+    /// Sends a command under the lock: it hands the command to the state, or returns why it could not and adds
+    /// the commands that fail with it, when the connection is gone, to the completions.
     private typealias Send = (UInt64, Answer, inout [Completion]) -> PGError?
 
-    /// Sends a command with `send` and waits for its answer, cancelling the statement on the server when the task is cancelled
-    /// (if `cancellable`) or when `timeout` passes.
+    /// Sends a command with `send` and waits for its answer, cancelling the statement on the server when the task
+    /// is cancelled (if `cancellable`) or when `timeout` passes.
     private func waitForAnswer(
         timeout: Duration?, cancellable: Bool, _ send: Send
     ) async throws -> PGResult? {
@@ -324,11 +297,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             var failed: [Completion] = []
             var waiters: [CheckedContinuation<Void, Never>] = []
             let failure: PGError? = lock.withLock {
-                guard !broken, !closed else {
-                    return PGError(.connectionClosed, message: "the connection is closed")
-                }
+                if let refusal = state.refusal() { return refusal }
                 defer {
-                    if broken {
+                    if state.broken {
                         waiters = closeWaiters
                         closeWaiters = []
                     }
@@ -341,7 +312,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                         loop.setWriteInterest(fd: socket, token: token, true)
                     }
                 } else if flushed < 0 {
-                    failed = failBroken()  // this command's continuation is among them
+                    failed = connectionLost()  // this command's continuation is among them
                 }
                 return nil
             }
@@ -356,90 +327,79 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, failing failed: inout [Completion],
         _ send: (OpaquePointer) -> Int32
     ) -> PGError? {
-        precondition(pending.isEmpty, "a PGConnection was used by two tasks at once")
-        if pipelined {
-            guard PQexitPipelineMode(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed) }
-            pipelined = false
+        precondition(state.commands.isEmpty, "a PGConnection was used by two tasks at once")
+        if state.pipelined {
+            guard PQexitPipelineMode(handle) == 1 else { return sendFailed(pipelined: false, queued: false, failing: &failed) }
+            state.leftPipeline()
         }
-        guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed) }
-        pending.append(Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
+        guard send(handle) == 1 else { return sendFailed(pipelined: false, queued: false, failing: &failed) }
+        state.sent(State.Command(waiter: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
         return nil
     }
 
     /// Queues one statement and its sync point in the pipeline, preparing it first if this connection has not
     /// (lock held).
     private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer, failing failed: inout [Completion]) -> PGError? {
-        func notRun(_ error: PGError) -> PGError {
-            var error = error
-            error.didNotRun = true
-            return error
-        }
-        guard !poisoned else { return notRun(PGError(.connectionClosed, message: "the connection is being retired")) }
-        if !pipelined {
-            guard PQenterPipelineMode(handle) == 1 else { return notRun(markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed)) }
-            pipelined = true
-        }
         let bindings = query.bindings
-        var name: String?
-        var prepared: (sql: String, name: String)?
-        switch statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type)) {
-        case .prepared(let known): name = known
-        case .preparing: break  // unnamed, rather than depend on a Parse that may yet fail
-        case .unknown:
-            let types = bindings.types
-            if let newName = statements.reserve(query.sql, types: types) {
-                guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
-                    statements.forget(query.sql, name: newName)
-                    return notRun(markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed))
-                }
-                prepared = (query.sql, newName)
-                name = newName
+        let enterPipeline: Bool
+        let statement: State.Statement
+        switch state.planPipelined(sql: query.sql, bindings: bindings) {
+        case .fail(let error): return error
+        case .send(let enter, let planned): (enterPipeline, statement) = (enter, planned)
+        }
+        var preparing: (sql: String, name: String)?
+        if case .prepare(let name) = statement { preparing = (query.sql, name) }
+        if enterPipeline {
+            guard PQenterPipelineMode(handle) == 1 else {
+                return sendFailed(pipelined: true, queued: false, preparing: preparing, failing: &failed)
             }
+            state.enteredPipeline()
+        }
+        var name: String?
+        switch statement {
+        case .prepared(let known): name = known
+        case .unnamed: name = nil
+        case .prepare(let newName):
+            let types = bindings.types
+            guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
+                return sendFailed(pipelined: true, queued: false, preparing: preparing, failing: &failed)
+            }
+            name = newName
         }
         let sent = bindings.withUnsafeParameters { count, values, lengths, formats in
             if let name { return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1) }
             return PQsendQueryParams(handle, query.sql, count, bindings.types, values, lengths, formats, 1)
         }
         guard sent == 1, PQpipelineSync(handle) == 1 else {
-            // Part of a command may be queued without its sync point: nothing may follow it on this connection.
-            poisoned = true
-            if let prepared { statements.forget(prepared.sql, name: prepared.name) }
-            return markBrokenIfNeeded(Self.errorMessage(handle), failing: &failed)
+            return sendFailed(pipelined: true, queued: true, preparing: preparing, failing: &failed)
         }
-        pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
+        state.sent(State.Command(waiter: continuation, generation: generation, prepared: preparing))
         return nil
     }
 
-    /// Called with the lock held after a libpq send call failed: the error. If the connection is gone, every
-    /// command waiting on it fails too (added to `failed`): no read will tell them, since libpq may have closed
-    /// the socket, which takes it out of the I/O loop's watch.
-    private func markBrokenIfNeeded(_ message: String, failing failed: inout [Completion]) -> PGError {
-        if PQstatus(handle) != CONNECTION_OK {
-            failed += failBroken()
-            return PGError(.connectionClosed, message: message)
+    /// Called with the lock held after a libpq send call failed: the sender's error. If the connection is gone,
+    /// every command waiting on it fails too (added to `failed`): no read will tell them, since libpq may have
+    /// closed the socket, which takes it out of the I/O loop's watch.
+    private func sendFailed(
+        pipelined: Bool, queued: Bool, preparing: (sql: String, name: String)? = nil, failing failed: inout [Completion]
+    ) -> PGError {
+        let failure = state.sendFailed(
+            message: Self.errorMessage(handle), connectionOK: PQstatus(handle) == CONNECTION_OK, pipelined: pipelined, queued: queued,
+            preparing: preparing)
+        switch failure {
+        case .failSender(let error):
+            return error
+        case .close(let error, let waiting):
+            stopWatching()
+            failed += waiting
+            return error
         }
-        return PGError(.protocolViolation, message: message)
     }
 
-    /// Asks the server to cancel the statement of `generation`, if it is still running. A pipelined statement
-    /// behind others is cancelled when it reaches the head of the queue, so the request stops no other.
-    private func requestCancel(generation: UInt64, reason: CancelReason) {
-        let sendNow = lock.withLock {
-            guard let index = pending.firstIndex(where: { $0.generation == generation }), pending[index].cancelReason == nil else {
-                return false
-            }
-            pending[index].cancelReason = reason
-            return index == 0 && markHeadCancelSent()
-        }
+    /// Asks the server to cancel the statement of `generation`, if it is still running.
+    private func requestCancel(generation: UInt64, reason: State.CancelReason) {
+        let sendNow = lock.withLock { state.cancelRequested(generation: generation, reason: reason) }
         if sendNow { sendCancel() }
-    }
-
-    /// Records that the head command's cancel request goes out now, if it asked for one (lock held).
-    private func markHeadCancelSent() -> Bool {
-        guard let head = pending.first, head.cancelReason != nil, !head.cancelSent else { return false }
-        pending[0].cancelSent = true
-        cancelsInFlight += 1
-        return true
     }
 
     private func sendCancel() {
@@ -462,33 +422,33 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         var handler: (@Sendable (PGNotification) -> Void)?
         let cancelHead: Bool = lock.withLock {
             defer {
-                if broken {
+                if state.broken {
                     waiters = closeWaiters
                     closeWaiters = []
                 }
             }
-            guard !closed else { return false }
+            guard !state.closed else { return false }
             if writable && writeInterest {
                 let flushed = PQflush(handle)
                 if flushed == 0 {
                     writeInterest = false
                     loop.setWriteInterest(fd: socket, token: token, false)
                 } else if flushed < 0 {
-                    completions = failBroken()
+                    completions = connectionLost()
                     return false
                 }
             }
             guard readable else { return false }
             guard PQconsumeInput(handle) == 1 else {
-                completions = failBroken()
+                completions = connectionLost()
                 return false
             }
             if let notificationHandler {
                 handler = notificationHandler
                 notifications = takeNotifications()
             }
-            guard !pending.isEmpty else {
-                if PQstatus(handle) != CONNECTION_OK { completions = failBroken() }
+            guard !state.commands.isEmpty else {
+                if PQstatus(handle) != CONNECTION_OK { completions = connectionLost() }
                 return false
             }
             return collectResults(into: &completions)
@@ -507,121 +467,64 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// that reached the head of the queue still needs its cancel request sent. Lock held.
     private func collectResults(into completions: inout [Completion]) -> Bool {
         var cancelHead = false
-        var endedStatement = false
         while PQisBusy(handle) == 0 {
-            guard let raw = PQgetResult(handle) else {
-                guard pipelined else {
-                    if let completion = finishHead() { completions.append(completion) }
-                    return cancelHead
+            let read: State.Read
+            if let raw = PQgetResult(handle) {
+                let status = PQresultStatus(raw)
+                if status == PGRES_PIPELINE_SYNC {
+                    PQclear(raw)
+                    read = state.syncReceived(connectionOK: PQstatus(handle) == CONNECTION_OK)
+                } else {
+                    let result = PGResult(raw)
+                    switch status {
+                    case PGRES_COPY_IN: read = state.resultReceived(result, kind: .copyIn, error: nil)
+                    case PGRES_COPY_OUT, PGRES_COPY_BOTH: read = state.resultReceived(result, kind: .otherCopy, error: nil)
+                    case PGRES_PIPELINE_ABORTED: read = state.resultReceived(result, kind: .pipelineAborted, error: nil)
+                    default: read = state.resultReceived(result, kind: .other, error: result.error())
+                    }
                 }
-                // In pipeline mode a null result ends one statement's results; its command ends at its sync point.
-                if endedStatement || pending.isEmpty { return cancelHead }
-                endedStatement = true
-                continue
-            }
-            endedStatement = false
-            let status = PQresultStatus(raw)
-            if status == PGRES_PIPELINE_SYNC {
-                PQclear(raw)
-                if let completion = finishHead() { completions.append(completion) }
-                cancelHead = markHeadCancelSent() || cancelHead
-                continue
-            }
-            let result = PGResult(raw)
-            guard let head = pending.first else { continue }
-            if status == PGRES_COPY_IN, head.acceptsCopyIn, head.firstError == nil {
-                // The server waits for the data now; libpq would hand this result out again and again.
-                pending.removeFirst()
-                if head.cancelSent { poisoned = true }
-                completions.append(Completion(continuation: head.continuation, result: .success(result)))
-                return cancelHead
-            }
-            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
-                broken = true
-                completions += failPending(PGError(.protocolViolation, message: "COPY is supported only as copyIn (FROM STDIN)"))
-                return false
-            }
-            if status == PGRES_PIPELINE_ABORTED {
-                // Only after an earlier failure in the same command, whose error is already kept.
-                if head.firstError == nil {
-                    pending[0].firstError = PGError(.protocolViolation, message: "the server skipped a statement of the pipeline")
-                }
-                continue
-            }
-            let error = result.error()
-            if let prepared = head.prepared, !head.preparationAnswered {
-                pending[0].preparationAnswered = true
-                pending[0].preparationFailed = error != nil
-                if error == nil { statements.accept(prepared.sql, name: prepared.name) }
-            }
-            if let error {
-                if head.firstError == nil { pending[0].firstError = error }
             } else {
-                pending[0].lastResult = result
+                read = state.resultsEnded(connectionOK: PQstatus(handle) == CONNECTION_OK)
+            }
+            switch read {
+            case .next:
+                continue
+            case .wait:
+                return cancelHead
+            case .complete(let completion, let cancel):
+                completions.append(completion)
+                cancelHead = cancel || cancelHead
+                leavePipelineIfDone()
+            case .completeAndWait(let completion):
+                completions.append(completion)
+                leavePipelineIfDone()
+                return cancelHead
+            case .failAll(let failed):
+                completions += failed
+                return false
             }
         }
         return cancelHead
     }
 
-    /// Removes the head command, all of whose results have arrived, and returns its completion. Lock held.
-    private func finishHead() -> Completion? {
-        guard !pending.isEmpty else { return nil }
-        let finished = pending.removeFirst()
-        let wasPipelined = pipelined
-        let cancelled = finished.firstError?.sqlState == "57014"
-        if finished.cancelSent {
-            // Received by its statement, or still on its way to whichever statement runs when it arrives.
-            if cancelled { cancelsInFlight = max(0, cancelsInFlight - 1) } else { poisoned = true }
-        }
-        if PQstatus(handle) != CONNECTION_OK { broken = true }
-        if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
-        guard var error = finished.firstError else {
-            return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
-        }
-        // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
-        if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered {
-            statements.forget(prepared.sql, name: prepared.name)
-        }
-        if cancelled {
-            if wasPipelined && !finished.cancelSent && finished.cancelReason == nil && cancelsInFlight > 0 {
-                // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.
-                cancelsInFlight -= 1
-                error.code = .connectionClosed
-                error.message = "the statement was stopped by a cancel request meant for another statement on its connection"
-                error.didNotRun = true
-            } else {
-                error.code = finished.cancelReason == .task ? .cancelled : .statementTimeout
-            }
-        }
-        return Completion(continuation: finished.continuation, result: .failure(error))
+    /// Leaves pipeline mode once nothing waits in it (lock held).
+    private func leavePipelineIfDone() {
+        if state.canLeavePipeline && PQexitPipelineMode(handle) == 1 { state.leftPipeline() }
     }
 
-    private func failBroken() -> [Completion] {
-        broken = true
-        let message = Self.errorMessage(handle)
-        if !closed {
-            closed = true
-            stopWatching()
+    /// libpq found the connection gone: every command fails, and the socket leaves the I/O loop (lock held).
+    private func connectionLost() -> [Completion] {
+        guard case .stopWatching(let failed) = state.connectionLost(PGError(.connectionClosed, message: Self.errorMessage(handle))) else {
+            return []
         }
-        return failPending(PGError(.connectionClosed, message: message))
+        stopWatching()
+        return failed
     }
 
     /// Takes the socket out of the I/O loop (lock held). A descriptor libpq already closed, having found the
     /// connection gone, is left alone: the loop stopped watching it then, and its number may be another's by now.
     private func stopWatching() {
         loop.deregister(fd: PQsocket(handle) == socket ? socket : nil, token: token)
-    }
-
-    private func failPending(_ error: PGError) -> [Completion] {
-        defer { pending.removeAll() }
-        return pending.map { Completion(continuation: $0.continuation, result: .failure(error)) }
-    }
-
-    /// A continuation to resume once the lock is released.
-    private struct Completion {
-        var continuation: UnsafeContinuation<PGResult?, any Error>
-        var result: Result<PGResult?, PGError>
-        func resume() { continuation.resume(with: result.mapError { $0 as any Error }) }
     }
 
     // MARK: Notifications
@@ -643,6 +546,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         return notifications
     }
+}
+
+extension PGConnectionStateMachine.Completion where Waiter == UnsafeContinuation<PGResult?, any Error>, Response == PGResult {
+    func resume() { waiter.resume(with: result.mapError { $0 as any Error }) }
 }
 
 extension Optional where Wrapped == PGResult {

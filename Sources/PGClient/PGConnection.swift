@@ -15,28 +15,14 @@ import Synchronization
 /// libpq's pipeline mode, each statement with its own sync point, so each runs in a transaction of its own
 /// and one's failure touches no other. Answers come back in the order the statements were sent.
 ///
-/// `@unchecked Sendable`: libpq calls on `handle` happen under `lock`, by the sending tasks and by the I/O loop
-/// while it reads. The prepared-statement cache is touched under `lock` by pipelined statements, and without it
-/// by the task leasing the connection exclusively, which the pool never does while the connection is shared.
+/// The protocol state (commands waiting, pipeline mode, cancels, prepared statements) is a value of its own,
+/// ``PGConnectionStateMachine``; this class makes the libpq calls around it.
+///
+/// `@unchecked Sendable`: libpq calls on `handle` and the state happen under `lock`, by the sending tasks and by
+/// the I/O loop while it reads; the prepared-statement cache is the one exception (see the state's `statements`).
 public final class PGConnection: PGIOSource, @unchecked Sendable {
-    enum CancelReason { case task, timeout }
-
-    private struct Pending {
-        var continuation: UnsafeContinuation<PGResult?, any Error>
-        var generation: UInt64
-        var lastResult: PGResult?
-        var firstError: PGError?
-        var cancelReason: CancelReason?
-        /// A cancel request went to the server for this command (at once, or when it reached the head).
-        var cancelSent = false
-        /// The command starts a COPY FROM STDIN: its `PGRES_COPY_IN` result ends the wait.
-        var acceptsCopyIn = false
-        /// Pipeline mode: the statement this command prepares on the way. Its first result answers the
-        /// preparation; if that is an error, the statement is forgotten again.
-        var prepared: (sql: String, name: String)?
-        var preparationAnswered = false
-        var preparationFailed = false
-    }
+    private typealias State = PGConnectionStateMachine<UnsafeContinuation<PGResult?, any Error>, PGResult>
+    private typealias Completion = State.Completion
 
     private let handle: OpaquePointer
     private let cancelHandle: OpaquePointer?
@@ -46,27 +32,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private var token: UInt64 = 0
 
     private let lock = NIOLock()
-    /// Commands sent and not yet answered, oldest first: at most one outside pipeline mode.
-    private var pending: [Pending] = []
+    private var state = State()
+    /// Numbers the commands, for their timers and cancellation handlers; taken before the lock.
     private let generations = Atomic<UInt64>(0)
-    /// In libpq's pipeline mode: entered for the first pipelined statement, left when the last is answered.
-    private var pipelined = false
-    /// Cancel requests sent on this connection that no statement has received yet: while there are any, a
-    /// statement that did not ask for one may receive it.
-    private var cancelsInFlight = 0
-    private var broken = false
-    private var closed = false
-    /// A cancel request may still reach the server after the statement it was meant for: never reuse.
-    private var poisoned = false
     private var writeInterest = false
     private var notificationHandler: (@Sendable (PGNotification) -> Void)?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
-
-    /// Prepared statements by SQL text, each with the parameter types it was prepared for.
-    private var statements: [String: [(types: [UInt32], name: String)]] = [:]
-    private var statementCount = 0
-    private var nextStatementID = 0
-    private static let statementCacheLimit = 512
 
     /// When the pool last handed this connection back; used for idle timeouts.
     var lastUsed = ContinuousClock.now
@@ -79,6 +50,9 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     }
 
     deinit {
+        // The I/O loop holds a connection until it is closed (or found broken, which closes it), so only one that
+        // never reached the loop can end here unclosed; anything else is a leak of the loop's watch.
+        assert(state.closed, "a PGConnection was released without close()")
         if let cancelHandle { PQfreeCancel(cancelHandle) }
         PQfinish(handle)
     }
@@ -112,7 +86,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             throw PGError(.connectionFailed, message: "could not put the connection in non-blocking mode")
         }
         let connection = PGConnection(handle: handle, loop: loop ?? PGIOLoop.forNewConnection())
-        connection.token = try connection.loop.register(fd: connection.socket, source: connection)
+        do {
+            connection.token = try connection.loop.register(fd: connection.socket, source: connection)
+        } catch {
+            _ = connection.state.close()  // never watched: nothing to stop
+            throw error
+        }
         return connection
     }
 
@@ -143,15 +122,14 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// False once the connection broke, was closed, or may receive a stray cancel.
     public var isUsable: Bool {
-        lock.withLock { !broken && !closed && !poisoned && PQstatus(handle) == CONNECTION_OK }
+        lock.withLock { state.isUsable && PQstatus(handle) == CONNECTION_OK }
     }
 
     /// True when the connection is usable and no transaction is open, so it can go back to a pool.
     var isReusable: Bool {
         lock.withLock {
-            if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
-            return !broken && !closed && !poisoned && !pipelined && PQstatus(handle) == CONNECTION_OK
-                && PQtransactionStatus(handle) == PQTRANS_IDLE
+            leavePipelineIfDone()
+            return state.isReusable && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
         }
     }
 
@@ -160,17 +138,13 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
 
     /// Closes the connection. Safe to call more than once.
     public func close() {
-        let wasClosed = lock.withLock {
-            defer { closed = true }
-            return closed
-        }
-        guard !wasClosed else { return }
-        loop.deregister(fd: socket, token: token)
-        let (completion, waiters) = lock.withLock {
+        let (completions, waiters) = lock.withLock { () -> ([Completion], [CheckedContinuation<Void, Never>]) in
+            guard case .stopWatching(let failed) = state.close() else { return ([], []) }
+            stopWatching()
             defer { closeWaiters = [] }
-            return (failPending(PGError(.connectionClosed, message: "the connection was closed")), closeWaiters)
+            return (failed, closeWaiters)
         }
-        completion.forEach { $0.resume() }
+        completions.forEach { $0.resume() }
         waiters.forEach { $0.resume() }
     }
 
@@ -178,7 +152,7 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func waitUntilClosed() async {
         await withCheckedContinuation { continuation in
             let done = lock.withLock {
-                if closed || broken { return true }
+                if state.isClosedOrBroken { return true }
                 closeWaiters.append(continuation)
                 return false
             }
@@ -193,11 +167,12 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     public func query(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
         let bindings = query.bindings
-        if let name = preparedName(of: query) {
+        let known = state.statements.lookup(query.sql, types: bindings.parameters.lazy.map(\.type))
+        if case .prepared(let name) = known {
             return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
         }
         let types = bindings.types
-        guard let name = newStatementName() else {
+        guard known == .unknown, let name = state.statements.reserve(query.sql, types: types) else {
             let result = try await roundTrip(timeout: timeout) { handle in
                 bindings.withUnsafeParameters { count, values, lengths, formats in
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -205,10 +180,15 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             }
             return PGRows(try result.unwrap())
         }
-        _ = try await roundTrip(timeout: timeout) { handle in
-            PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
+        do {
+            _ = try await roundTrip(timeout: timeout) { handle in
+                PQsendPrepare(handle, name, query.sql, Int32(types.count), types)
+            }
+        } catch {
+            state.statements.forget(query.sql, name: name)
+            throw error
         }
-        remember((query.sql, name), types: types)
+        state.statements.accept(query.sql, name: name)
         return PGRows(try await execute(name: name, bindings: bindings, timeout: timeout))
     }
 
@@ -218,8 +198,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// error whose `didNotRun` is true: nothing of it took effect, and it may be sent again elsewhere.
     func pipelinedQuery(_ query: PGQuery, timeout: Duration? = nil) async throws -> PGRows {
         if let error = query.bindings.encodingError { throw error }
-        let result = try await waitForAnswer(timeout: timeout, cancellable: true) { generation, continuation in
-            sendPipelined(query, generation: generation, continuation: continuation)
+        let result = try await waitForAnswer(timeout: timeout, cancellable: true) { generation, continuation, failed in
+            sendPipelined(query, generation: generation, continuation: continuation, failing: &failed)
         }
         return PGRows(try result.unwrap())
     }
@@ -278,18 +258,20 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     private func roundTrip(
         timeout: Duration?, cancellable: Bool = true, acceptsCopyIn: Bool = false, _ send: (OpaquePointer) -> Int32
     ) async throws -> PGResult? {
-        try await waitForAnswer(timeout: timeout, cancellable: cancellable) { generation, continuation in
-            sendExclusive(generation: generation, acceptsCopyIn: acceptsCopyIn, continuation: continuation, send)
+        try await waitForAnswer(timeout: timeout, cancellable: cancellable) { generation, continuation, failed in
+            sendExclusive(generation: generation, acceptsCopyIn: acceptsCopyIn, continuation: continuation, failing: &failed, send)
         }
     }
 
     private typealias Answer = UnsafeContinuation<PGResult?, any Error>
+    /// Sends a command under the lock: it hands the command to the state, or returns why it could not and adds
+    /// the commands that fail with it, when the connection is gone, to the completions.
+    private typealias Send = (UInt64, Answer, inout [Completion]) -> PGError?
 
-    /// Sends a command with `send` (called under the lock; it queues the command's ``Pending`` or returns why it
-    /// could not) and waits for its answer, cancelling the statement on the server when the task is cancelled
-    /// (if `cancellable`) or when `timeout` passes.
+    /// Sends a command with `send` and waits for its answer, cancelling the statement on the server when the task
+    /// is cancelled (if `cancellable`) or when `timeout` passes.
     private func waitForAnswer(
-        timeout: Duration?, cancellable: Bool, _ send: (UInt64, Answer) -> PGError?
+        timeout: Duration?, cancellable: Bool, _ send: Send
     ) async throws -> PGResult? {
         if cancellable && Task.isCancelled {
             throw PGError(.cancelled, message: "the task was cancelled before the statement was sent")
@@ -310,14 +292,19 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
     }
 
-    private func sendAndWait(generation: UInt64, _ send: (UInt64, Answer) -> PGError?) async throws -> PGResult? {
+    private func sendAndWait(generation: UInt64, _ send: Send) async throws -> PGResult? {
         try await withUnsafeThrowingContinuation { continuation in
             var failed: [Completion] = []
+            var waiters: [CheckedContinuation<Void, Never>] = []
             let failure: PGError? = lock.withLock {
-                guard !broken, !closed else {
-                    return PGError(.connectionClosed, message: "the connection is closed")
+                if let refusal = state.refusal() { return refusal }
+                defer {
+                    if state.broken {
+                        waiters = closeWaiters
+                        closeWaiters = []
+                    }
                 }
-                if let failure = send(generation, continuation) { return failure }
+                if let failure = send(generation, continuation, &failed) { return failure }
                 let flushed = PQflush(handle)
                 if flushed == 1 {
                     if !writeInterest {
@@ -325,52 +312,58 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
                         loop.setWriteInterest(fd: socket, token: token, true)
                     }
                 } else if flushed < 0 {
-                    failed = failBroken()  // this command's continuation is among them
+                    failed = connectionLost()  // this command's continuation is among them
                 }
                 return nil
             }
             if let failure { continuation.resume(throwing: failure) }
             failed.forEach { $0.resume() }
+            waiters.forEach { $0.resume() }
         }
     }
 
     /// Sends a command on a connection used by one task (lock held).
     private func sendExclusive(
-        generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, _ send: (OpaquePointer) -> Int32
+        generation: UInt64, acceptsCopyIn: Bool, continuation: Answer, failing failed: inout [Completion],
+        _ send: (OpaquePointer) -> Int32
     ) -> PGError? {
-        precondition(pending.isEmpty, "a PGConnection was used by two tasks at once")
-        if pipelined {
-            guard PQexitPipelineMode(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
-            pipelined = false
+        precondition(state.commands.isEmpty, "a PGConnection was used by two tasks at once")
+        if state.pipelined {
+            guard PQexitPipelineMode(handle) == 1 else { return sendFailed(pipelined: false, queued: false, failing: &failed) }
+            state.leftPipeline()
         }
-        guard send(handle) == 1 else { return markBrokenIfNeeded(Self.errorMessage(handle)) }
-        pending.append(Pending(continuation: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
+        guard send(handle) == 1 else { return sendFailed(pipelined: false, queued: false, failing: &failed) }
+        state.sent(State.Command(waiter: continuation, generation: generation, acceptsCopyIn: acceptsCopyIn))
         return nil
     }
 
     /// Queues one statement and its sync point in the pipeline, preparing it first if this connection has not
     /// (lock held).
-    private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer) -> PGError? {
-        func notRun(_ error: PGError) -> PGError {
-            var error = error
-            error.didNotRun = true
-            return error
-        }
-        guard !poisoned else { return notRun(PGError(.connectionClosed, message: "the connection is being retired")) }
-        if !pipelined {
-            guard PQenterPipelineMode(handle) == 1 else { return notRun(markBrokenIfNeeded(Self.errorMessage(handle))) }
-            pipelined = true
-        }
+    private func sendPipelined(_ query: PGQuery, generation: UInt64, continuation: Answer, failing failed: inout [Completion]) -> PGError? {
         let bindings = query.bindings
-        var name = preparedName(of: query)
-        var prepared: (sql: String, name: String)?
-        if name == nil, let newName = newStatementName() {
+        let enterPipeline: Bool
+        let statement: State.Statement
+        switch state.planPipelined(sql: query.sql, bindings: bindings) {
+        case .fail(let error): return error
+        case .send(let enter, let planned): (enterPipeline, statement) = (enter, planned)
+        }
+        var preparing: (sql: String, name: String)?
+        if case .prepare(let name) = statement { preparing = (query.sql, name) }
+        if enterPipeline {
+            guard PQenterPipelineMode(handle) == 1 else {
+                return sendFailed(pipelined: true, queued: false, preparing: preparing, failing: &failed)
+            }
+            state.enteredPipeline()
+        }
+        var name: String?
+        switch statement {
+        case .prepared(let known): name = known
+        case .unnamed: name = nil
+        case .prepare(let newName):
             let types = bindings.types
             guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else {
-                return notRun(markBrokenIfNeeded(Self.errorMessage(handle)))
+                return sendFailed(pipelined: true, queued: false, preparing: preparing, failing: &failed)
             }
-            prepared = (query.sql, newName)
-            remember((query.sql, newName), types: types)
             name = newName
         }
         let sent = bindings.withUnsafeParameters { count, values, lengths, formats in
@@ -378,70 +371,35 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
             return PQsendQueryParams(handle, query.sql, count, bindings.types, values, lengths, formats, 1)
         }
         guard sent == 1, PQpipelineSync(handle) == 1 else {
-            // Part of a command may be queued without its sync point: nothing may follow it on this connection.
-            poisoned = true
-            if let prepared { forgetStatement(prepared) }
-            return markBrokenIfNeeded(Self.errorMessage(handle))
+            return sendFailed(pipelined: true, queued: true, preparing: preparing, failing: &failed)
         }
-        pending.append(Pending(continuation: continuation, generation: generation, prepared: prepared))
+        state.sent(State.Command(waiter: continuation, generation: generation, prepared: preparing))
         return nil
     }
 
-    /// The name `query`'s SQL was prepared under on this connection for its parameter types, if it was.
-    private func preparedName(of query: PGQuery) -> String? {
-        statements[query.sql]?.first(where: { $0.types.elementsEqual(query.bindings.parameters.lazy.map(\.type)) })?.name
-    }
-
-    /// A name for a statement about to be prepared; nil once the cache holds its limit (the statement then runs unnamed).
-    private func newStatementName() -> String? {
-        guard statementCount < Self.statementCacheLimit else { return nil }
-        nextStatementID += 1
-        return "s\(nextStatementID)"
-    }
-
-    private func remember(_ statement: (sql: String, name: String), types: [UInt32]) {
-        statements[statement.sql, default: []].append((types, statement.name))
-        statementCount += 1
-    }
-
-    /// Drops a statement from the cache after its preparation failed (lock held).
-    private func forgetStatement(_ statement: (sql: String, name: String)) {
-        guard var entries = statements[statement.sql], let index = entries.firstIndex(where: { $0.name == statement.name }) else {
-            return
+    /// Called with the lock held after a libpq send call failed: the sender's error. If the connection is gone,
+    /// every command waiting on it fails too (added to `failed`): no read will tell them, since libpq may have
+    /// closed the socket, which takes it out of the I/O loop's watch.
+    private func sendFailed(
+        pipelined: Bool, queued: Bool, preparing: (sql: String, name: String)? = nil, failing failed: inout [Completion]
+    ) -> PGError {
+        let failure = state.sendFailed(
+            message: Self.errorMessage(handle), connectionOK: PQstatus(handle) == CONNECTION_OK, pipelined: pipelined, queued: queued,
+            preparing: preparing)
+        switch failure {
+        case .failSender(let error):
+            return error
+        case .close(let error, let waiting):
+            stopWatching()
+            failed += waiting
+            return error
         }
-        entries.remove(at: index)
-        statements[statement.sql] = entries.isEmpty ? nil : entries
-        statementCount -= 1
     }
 
-    /// Called with the lock held after a libpq call failed: the error, marking the connection broken if it is.
-    private func markBrokenIfNeeded(_ message: String) -> PGError {
-        if PQstatus(handle) != CONNECTION_OK {
-            broken = true
-            return PGError(.connectionClosed, message: message)
-        }
-        return PGError(.protocolViolation, message: message)
-    }
-
-    /// Asks the server to cancel the statement of `generation`, if it is still running. A pipelined statement
-    /// behind others is cancelled when it reaches the head of the queue, so the request stops no other.
-    private func requestCancel(generation: UInt64, reason: CancelReason) {
-        let sendNow = lock.withLock {
-            guard let index = pending.firstIndex(where: { $0.generation == generation }), pending[index].cancelReason == nil else {
-                return false
-            }
-            pending[index].cancelReason = reason
-            return index == 0 && markHeadCancelSent()
-        }
+    /// Asks the server to cancel the statement of `generation`, if it is still running.
+    private func requestCancel(generation: UInt64, reason: State.CancelReason) {
+        let sendNow = lock.withLock { state.cancelRequested(generation: generation, reason: reason) }
         if sendNow { sendCancel() }
-    }
-
-    /// Records that the head command's cancel request goes out now, if it asked for one (lock held).
-    private func markHeadCancelSent() -> Bool {
-        guard let head = pending.first, head.cancelReason != nil, !head.cancelSent else { return false }
-        pending[0].cancelSent = true
-        cancelsInFlight += 1
-        return true
     }
 
     private func sendCancel() {
@@ -464,33 +422,33 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         var handler: (@Sendable (PGNotification) -> Void)?
         let cancelHead: Bool = lock.withLock {
             defer {
-                if broken {
+                if state.broken {
                     waiters = closeWaiters
                     closeWaiters = []
                 }
             }
-            guard !closed else { return false }
+            guard !state.closed else { return false }
             if writable && writeInterest {
                 let flushed = PQflush(handle)
                 if flushed == 0 {
                     writeInterest = false
                     loop.setWriteInterest(fd: socket, token: token, false)
                 } else if flushed < 0 {
-                    completions = failBroken()
+                    completions = connectionLost()
                     return false
                 }
             }
             guard readable else { return false }
             guard PQconsumeInput(handle) == 1 else {
-                completions = failBroken()
+                completions = connectionLost()
                 return false
             }
             if let notificationHandler {
                 handler = notificationHandler
                 notifications = takeNotifications()
             }
-            guard !pending.isEmpty else {
-                if PQstatus(handle) != CONNECTION_OK { completions = failBroken() }
+            guard !state.commands.isEmpty else {
+                if PQstatus(handle) != CONNECTION_OK { completions = connectionLost() }
                 return false
             }
             return collectResults(into: &completions)
@@ -509,112 +467,64 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     /// that reached the head of the queue still needs its cancel request sent. Lock held.
     private func collectResults(into completions: inout [Completion]) -> Bool {
         var cancelHead = false
-        var endedStatement = false
         while PQisBusy(handle) == 0 {
-            guard let raw = PQgetResult(handle) else {
-                guard pipelined else {
-                    if let completion = finishHead() { completions.append(completion) }
-                    return cancelHead
+            let read: State.Read
+            if let raw = PQgetResult(handle) {
+                let status = PQresultStatus(raw)
+                if status == PGRES_PIPELINE_SYNC {
+                    PQclear(raw)
+                    read = state.syncReceived(connectionOK: PQstatus(handle) == CONNECTION_OK)
+                } else {
+                    let result = PGResult(raw)
+                    switch status {
+                    case PGRES_COPY_IN: read = state.resultReceived(result, kind: .copyIn, error: nil)
+                    case PGRES_COPY_OUT, PGRES_COPY_BOTH: read = state.resultReceived(result, kind: .otherCopy, error: nil)
+                    case PGRES_PIPELINE_ABORTED: read = state.resultReceived(result, kind: .pipelineAborted, error: nil)
+                    default: read = state.resultReceived(result, kind: .other, error: result.error())
+                    }
                 }
-                // In pipeline mode a null result ends one statement's results; its command ends at its sync point.
-                if endedStatement || pending.isEmpty { return cancelHead }
-                endedStatement = true
-                continue
-            }
-            endedStatement = false
-            let status = PQresultStatus(raw)
-            if status == PGRES_PIPELINE_SYNC {
-                PQclear(raw)
-                if let completion = finishHead() { completions.append(completion) }
-                cancelHead = markHeadCancelSent() || cancelHead
-                continue
-            }
-            let result = PGResult(raw)
-            guard let head = pending.first else { continue }
-            if status == PGRES_COPY_IN, head.acceptsCopyIn, head.firstError == nil {
-                // The server waits for the data now; libpq would hand this result out again and again.
-                pending.removeFirst()
-                if head.cancelSent { poisoned = true }
-                completions.append(Completion(continuation: head.continuation, result: .success(result)))
-                return cancelHead
-            }
-            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
-                broken = true
-                completions += failPending(PGError(.protocolViolation, message: "COPY is supported only as copyIn (FROM STDIN)"))
-                return false
-            }
-            if status == PGRES_PIPELINE_ABORTED {
-                // Only after an earlier failure in the same command, whose error is already kept.
-                if head.firstError == nil {
-                    pending[0].firstError = PGError(.protocolViolation, message: "the server skipped a statement of the pipeline")
-                }
-                continue
-            }
-            let error = result.error()
-            if head.prepared != nil && !head.preparationAnswered {
-                pending[0].preparationAnswered = true
-                pending[0].preparationFailed = error != nil
-            }
-            if let error {
-                if head.firstError == nil { pending[0].firstError = error }
             } else {
-                pending[0].lastResult = result
+                read = state.resultsEnded(connectionOK: PQstatus(handle) == CONNECTION_OK)
+            }
+            switch read {
+            case .next:
+                continue
+            case .wait:
+                return cancelHead
+            case .complete(let completion, let cancel):
+                completions.append(completion)
+                cancelHead = cancel || cancelHead
+                leavePipelineIfDone()
+            case .completeAndWait(let completion):
+                completions.append(completion)
+                leavePipelineIfDone()
+                return cancelHead
+            case .failAll(let failed):
+                completions += failed
+                return false
             }
         }
         return cancelHead
     }
 
-    /// Removes the head command, all of whose results have arrived, and returns its completion. Lock held.
-    private func finishHead() -> Completion? {
-        guard !pending.isEmpty else { return nil }
-        let finished = pending.removeFirst()
-        let wasPipelined = pipelined
-        let cancelled = finished.firstError?.sqlState == "57014"
-        if finished.cancelSent {
-            // Received by its statement, or still on its way to whichever statement runs when it arrives.
-            if cancelled { cancelsInFlight = max(0, cancelsInFlight - 1) } else { poisoned = true }
-        }
-        if PQstatus(handle) != CONNECTION_OK { broken = true }
-        if pipelined && pending.isEmpty && PQexitPipelineMode(handle) == 1 { pipelined = false }
-        guard var error = finished.firstError else {
-            return Completion(continuation: finished.continuation, result: .success(finished.lastResult))
-        }
-        // A statement the server did not prepare is prepared again next time; one that failed only when it ran stays.
-        if let prepared = finished.prepared, finished.preparationFailed || !finished.preparationAnswered { forgetStatement(prepared) }
-        if cancelled {
-            if wasPipelined && !finished.cancelSent && finished.cancelReason == nil && cancelsInFlight > 0 {
-                // A cancel meant for the statement before it arrived late. The statement's transaction was rolled back.
-                cancelsInFlight -= 1
-                error.code = .connectionClosed
-                error.message = "the statement was stopped by a cancel request meant for another statement on its connection"
-                error.didNotRun = true
-            } else {
-                error.code = finished.cancelReason == .task ? .cancelled : .statementTimeout
-            }
-        }
-        return Completion(continuation: finished.continuation, result: .failure(error))
+    /// Leaves pipeline mode once nothing waits in it (lock held).
+    private func leavePipelineIfDone() {
+        if state.canLeavePipeline && PQexitPipelineMode(handle) == 1 { state.leftPipeline() }
     }
 
-    private func failBroken() -> [Completion] {
-        broken = true
-        let message = Self.errorMessage(handle)
-        if !closed {
-            closed = true
-            loop.deregister(fd: socket, token: token)
+    /// libpq found the connection gone: every command fails, and the socket leaves the I/O loop (lock held).
+    private func connectionLost() -> [Completion] {
+        guard case .stopWatching(let failed) = state.connectionLost(PGError(.connectionClosed, message: Self.errorMessage(handle))) else {
+            return []
         }
-        return failPending(PGError(.connectionClosed, message: message))
+        stopWatching()
+        return failed
     }
 
-    private func failPending(_ error: PGError) -> [Completion] {
-        defer { pending.removeAll() }
-        return pending.map { Completion(continuation: $0.continuation, result: .failure(error)) }
-    }
-
-    /// A continuation to resume once the lock is released.
-    private struct Completion {
-        var continuation: UnsafeContinuation<PGResult?, any Error>
-        var result: Result<PGResult?, PGError>
-        func resume() { continuation.resume(with: result.mapError { $0 as any Error }) }
+    /// Takes the socket out of the I/O loop (lock held). A descriptor libpq already closed, having found the
+    /// connection gone, is left alone: the loop stopped watching it then, and its number may be another's by now.
+    private func stopWatching() {
+        loop.deregister(fd: PQsocket(handle) == socket ? socket : nil, token: token)
     }
 
     // MARK: Notifications
@@ -636,6 +546,10 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
         }
         return notifications
     }
+}
+
+extension PGConnectionStateMachine.Completion where Waiter == UnsafeContinuation<PGResult?, any Error>, Response == PGResult {
+    func resume() { waiter.resume(with: result.mapError { $0 as any Error }) }
 }
 
 extension Optional where Wrapped == PGResult {

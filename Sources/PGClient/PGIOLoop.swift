@@ -118,9 +118,10 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
         _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, flags, token)
     }
 
-    /// Stops watching; events already collected for `token` are dropped.
-    func deregister(fd: Int32, token: UInt64) {
-        _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0)
+    /// Stops watching; events already collected for `token` are dropped. `fd` is nil when the descriptor was
+    /// closed already (which ended its watch), so that a number reused since is not touched.
+    func deregister(fd: Int32?, token: UInt64) {
+        if let fd { _ = pgio_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0, 0) }
         let source = lock.withLock { sources.removeValue(forKey: token) }
         _ = source  // released outside the lock: its deinit may deregister again
     }

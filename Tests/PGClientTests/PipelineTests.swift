@@ -140,6 +140,37 @@ import Testing
         }
     }
 
+    @Test func aStatementBehindAPreparationInFlightDoesNotDependOnIt() async throws {
+        try await TestDatabase.withSchema(maxConnections: 1, configure: { $0.pipelineDepth = 8 }) { pool, configuration in
+            // Queued behind a statement waiting for a lock the test holds: a SELECT whose preparation fails (its
+            // table does not exist yet), the CREATE TABLE, and the same SELECT again, which must not reuse the
+            // name the first one was being prepared under.
+            _ = try await pool.query("SELECT 1")  // the connection is open and idle, so the statements share it
+            let key = Int64.random(in: 1...Int64.max)
+            let holder = try await PGConnection.connect(configuration)
+            defer { holder.close() }
+            _ = try await holder.query("SELECT pg_advisory_lock(\(key))")
+            let marker = "pipeline-parse-\(UUID().uuidString)"
+            let first = Task { try await pool.query(PGQuery(unsafeSQL: "SELECT 1 FROM pg_advisory_xact_lock(\(key)) -- \(marker)")) }
+            try await waitUntilRunning(marker, configuration: configuration)
+            var queued: [Task<PGRows, any Error>] = []
+            for sql in ["SELECT count(*) FROM later", "CREATE TABLE later (v int)", "SELECT count(*) FROM later"] {
+                queued.append(Task { try await pool.query(PGQuery(unsafeSQL: sql)) })
+                for _ in 0..<250 where pool.statistics.pipelined < queued.count + 1 { try await Task.sleep(for: .milliseconds(10)) }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(pool.statistics.shared == 1 && pool.statistics.pipelined == 4)
+            _ = try await holder.query("SELECT pg_advisory_unlock(\(key))")
+            _ = try await first.value
+            let error = try await #require(throws: PGError.self) { _ = try await queued[0].value }
+            #expect(error.sqlState == "42P01")
+            _ = try await queued[1].value
+            #expect(try await queued[2].value.first?.decode(Int.self, at: 0) == 0)
+            // Prepared once the server knew the table, it is reused from then on.
+            #expect(try await pool.query("SELECT count(*) FROM later").first?.decode(Int.self, at: 0) == 0)
+        }
+    }
+
     @Test func cancellingOneStatementLeavesTheOneBehindIt() async throws {
         try await withSharedConnection { pool, configuration in
             let marker = "pipeline-cancel-\(UUID().uuidString)"

@@ -130,6 +130,12 @@ let package = Package(
             path: "Benchmarks/ResolveBench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "HotPathBench",
+            dependencies: ["Connectors", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/HotPathBench",
+            swiftSettings: strict
+        ),
         .executableTarget(name: "CryptoBench", dependencies: ["ResolverCrypto"], path: "Benchmarks/CryptoBench", swiftSettings: strict),
         .executableTarget(
             name: "RefreshBench",

@@ -9,7 +9,8 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "resolverd",
-    platforms: [.macOS(.v15)],
+    // Linux only: the database I/O is epoll, the C shims are Glibc's, the daemon is systemd's. SwiftPM has no way
+    // to declare Linux, and no Apple platform builds, so none is named.
     products: [
         .executable(name: "resolverd", targets: ["ResolverDaemon"]),
         .library(name: "PGClient", targets: ["PGClient"]),

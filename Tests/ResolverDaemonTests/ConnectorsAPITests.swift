@@ -99,6 +99,8 @@ import Testing
                     let items = try #require(page.object["connections"] as? [[String: Any]])
                     seen += items.compactMap { $0["provider"] as? String }
                     cursor = page.object["next_cursor"] as? String
+                    // Present on every page, null on the last.
+                    #expect(Set(page.object.keys) == ["connections", "next_cursor"])
                     pages += 1
                     // A connector added while paging comes after the pages already read, never inside them.
                     if pages == 1 {
@@ -260,9 +262,11 @@ import Testing
                 #expect(try await connectStripe(client, bearer: user, key: harness.goodKey).status == .created)
                 let ok = try await client.api(.post, "/api/connectors/stripe/test", bearer: user)
                 #expect(ok.status == .ok && ok.object["ok"] as? Bool == true && ok.object["checked_at"] is String)
+                #expect(Set(ok.object.keys) == ["ok", "latency_ms", "checked_at"])
                 harness.apiKeys.revoke(key: harness.goodKey)
                 let failing = try await client.api(.post, "/api/connectors/stripe/test", bearer: user)
                 #expect(failing.object["ok"] as? Bool == false)
+                #expect(Set(failing.object.keys) == ["ok", "latency_ms", "checked_at", "error"])
                 let status = try await client.api(.get, "/api/connectors/stripe", bearer: user)
                 #expect(status.object["health"] as? String == "failing")
             }

@@ -80,7 +80,6 @@ struct OAuthRoutes: Sendable {
             var authURL: String
             var connectorID: String
             var stateExpiresAt: Date
-            enum CodingKeys: String, CodingKey { case authURL = "auth_url", connectorID = "connector_id", stateExpiresAt = "state_expires_at" }
         }
         return try HTTPBodies.json(.ok, encoding: Body(authURL: authURL, connectorID: connectorID, stateExpiresAt: started.expiresAt))
     }
@@ -183,16 +182,8 @@ struct OAuthRoutes: Sendable {
         struct Body: Encodable {
             var connected: Bool
             var provider: String
-            var accountName: String?
+            @Nullable var accountName: String?
             var connectorID: String
-            enum CodingKeys: String, CodingKey { case connected, provider, accountName = "account_name", connectorID = "connector_id" }
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(connected, forKey: .connected)
-                try container.encode(provider, forKey: .provider)
-                try container.encode(accountName, forKey: .accountName)
-                try container.encode(connectorID, forKey: .connectorID)
-            }
         }
         return try HTTPBodies.json(.ok, encoding: Body(connected: true, provider: slug, accountName: accountName, connectorID: record.id))
     }

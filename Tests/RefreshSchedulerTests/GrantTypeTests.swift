@@ -217,7 +217,7 @@ struct GrantTypeTests {
     }
 
     private static func definition(_ entry: String) throws -> ProviderDefinition {
-        try JSONDecoder().decode(ProviderDefinition.self, from: Data(entry.utf8))
+        try JSONCoding.decoder.decode(ProviderDefinition.self, from: Data(entry.utf8))
     }
 
     /// How `body` failed, as "rejected CODE permanent=BOOL STATUS" or the error itself; "none" when it did not fail.

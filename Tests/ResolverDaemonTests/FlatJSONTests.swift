@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import HTTPTypes
 import Testing
@@ -11,7 +12,7 @@ import Testing
     ])
     func theFastPathReadsWhatJSONDecoderReads(_ body: String) throws {
         let fast = try #require(ResolveRequest.fastParse(Array(body.utf8)))
-        let full = try JSONDecoder().decode(ResolveRequest.self, from: Data(body.utf8))
+        let full = try JSONCoding.decoder.decode(ResolveRequest.self, from: Data(body.utf8))
         #expect(fast.provider == full.provider && fast.userID == full.userID && fast.minValidSeconds == full.minValidSeconds)
     }
 

@@ -7,11 +7,9 @@ import Testing
 /// The JSON names of the API's bodies and of the config file, as openapi.yaml and the README give them: snake case,
 /// nullable fields present as `null`.
 @Suite struct WireFormatTests {
+    /// A body as ``HTTPBodies`` writes it.
     func encoded(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try JSONCoding.encoder.encode(value), as: UTF8.self)
     }
 
     func message(decoding body: String, as type: (some Decodable).Type) -> String {

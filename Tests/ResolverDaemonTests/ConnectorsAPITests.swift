@@ -184,7 +184,7 @@ import Testing
             let stripe = try await store.put(userID: "u_svc", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
             let klaviyo = try await store.put(
                 userID: "u_svc", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
-            let headers: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
+            let headers: HTTPFields = [ServicesTokenHeader.name: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
             try await harness.daemon.withAPI { client in
                 let list = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: headers)
                 #expect(list.status == .ok)
@@ -208,7 +208,7 @@ import Testing
                     headers: headers)
                 #expect(connect.status == .forbidden)
                 // The gateway's unrestricted token sees both.
-                let gateway: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
+                let gateway: HTTPFields = [ServicesTokenHeader.name: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
                 let all = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: gateway)
                 #expect((all.object["connections"] as? [Any])?.count == 2)
             }
@@ -246,10 +246,10 @@ import Testing
                 // A services token acts for the user it names, and only with one.
                 let acting = try await client.api(
                     .get, "/api/connectors/list", bearer: nil,
-                    headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_auth"])
+                    headers: [ServicesTokenHeader.name: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_auth"])
                 #expect(acting.status == .ok)
                 let nobody = try await client.api(
-                    .get, "/api/connectors/list", bearer: nil, headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken])
+                    .get, "/api/connectors/list", bearer: nil, headers: [ServicesTokenHeader.name: harness.daemon.gatewayToken])
                 #expect(nobody.status == .unauthorized)
             }
         }

@@ -1,6 +1,5 @@
 import Connectors
 import Foundation
-import HTTPTypes
 import Testing
 @testable import ResolverDaemon
 
@@ -47,23 +46,5 @@ import Testing
         let key = Array(#"{"provider": "stripe", "user_id": "u", ""#.utf8) + [0xC3] + Array(#"": 1}"#.utf8)
         #expect(ResolveRequest.fastParse(value) == nil)
         #expect(ResolveRequest.fastParse(key) == nil)
-    }
-}
-
-@Suite struct ServicesTokenHeaderTests {
-    func fields(_ pairs: [(String, String)]) -> HTTPFields {
-        var fields = HTTPFields()
-        for (name, value) in pairs { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
-        return fields
-    }
-
-    @Test func theHeaderIsFoundWhateverItsCase() {
-        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*"), ("x-reeve-services-token", "t1")])) == "t1")
-        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t2")])) == "t2")
-        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*")])) == nil)
-    }
-
-    @Test func twoTokensAreRefused() {
-        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t1"), ("x-reeve-services-token", "t2")])) == nil)
     }
 }

@@ -93,15 +93,14 @@ struct ConfigFile: Decodable, Sendable {
 /// What the connectors API needs from the configuration, validated once at start.
 struct ConnectorsSettings: Sendable {
     var catalog: ProviderCatalog
-    var clients: [String: OAuthClient]
-    var values: [String: [String: String]]
+    /// The OAuth clients, GitHub Apps and template values of the file's `providers`.
+    var registrations: ProviderRegistrations
     var redirectAllowlist: RedirectAllowlist
     /// The origin of the OAuth callback URL sent to providers.
     var publicURL: String
     var sessionVerifier: JWTVerifier?
     var providerTimeout: Duration
     var refresh: RefreshConfiguration
-    var apps: [String: GitHubApp]
     /// `cache_size` from the file, checked; nil when absent.
     var cacheSize: Int?
     /// `oauth.require_confirmation`: callbacks hold tokens until the initiating user confirms the grant.
@@ -124,9 +123,7 @@ struct ConnectorsSettings: Sendable {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: error.description)
         }
         var rebased = catalog.providers
-        clients = [:]
-        values = [:]
-        apps = [:]
+        var registrations = ProviderRegistrations()
         for (slug, provider) in file.providers ?? [:] {
             guard let index = rebased.firstIndex(where: { $0.slug == slug }) else {
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): no such provider in the catalog")
@@ -145,25 +142,26 @@ struct ConnectorsSettings: Sendable {
             }
             if let clientID = provider.clientID {
                 let secret = try provider.clientSecretFile.map { try Self.readSecret($0, setting: "providers.\(slug).client_secret_file") }
-                clients[slug] = OAuthClient(clientID: clientID, clientSecret: secret)
+                registrations.clients[slug] = OAuthClient(clientID: clientID, clientSecret: secret)
             }
             var providerValues = provider.values ?? [:]
             for (name, path) in provider.valueFiles ?? [:] {
                 providerValues[name] = try Self.readSecret(path, setting: "providers.\(slug).value_files.\(name)")
             }
-            values[slug] = providerValues
+            registrations.values[slug] = providerValues
             if let appID = provider.appID {
                 guard let keyFile = provider.privateKeyFile else {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): app_id needs private_key_file")
                 }
                 do {
-                    apps[slug] = try GitHubApp(
+                    registrations.apps[slug] = try GitHubApp(
                         appID: appID, privateKeyPEM: try Self.readSecret(keyFile, setting: "providers.\(slug).private_key_file"))
                 } catch let error as CryptoError {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).private_key_file: \(error)")
                 }
             }
         }
+        self.registrations = registrations
         do {
             self.catalog = try ProviderCatalog(rebased)
         } catch let error as CatalogError {
@@ -249,12 +247,5 @@ struct ConnectorsSettings: Sendable {
         } catch let error as SettingsError {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(error.setting): \(error.reason)")
         }
-    }
-
-    /// The template values of a connector of `provider`.
-    func templateValues(provider: String, accessToken: String?, settingsJSON: String, metadataJSON: String) -> TemplateValues {
-        TemplateValues(
-            accessToken: accessToken, clientID: clients[provider]?.clientID, settingsJSON: settingsJSON, metadataJSON: metadataJSON,
-            config: values[provider] ?? [:])
     }
 }

@@ -115,7 +115,7 @@ struct ConnectorsRoutes: Sendable {
         }
         let settings = try provider.validatedSettings(body.settings ?? [:])
         let settingsJSON = JSONValue.object(settings).jsonText()
-        let values = connectors.settings.templateValues(
+        let values = connectors.settings.registrations.templateValues(
             provider: provider.slug, accessToken: body.apiKey, settingsJSON: settingsJSON, metadataJSON: "{}")
         let checkedAt = Date()
         let accountName = try await connectors.check(provider, values: values, logger: logger)
@@ -215,7 +215,7 @@ struct ConnectorsRoutes: Sendable {
         }
         let provider = try connectors.provider(record.provider)
         let secrets = try await runtime.store.secrets(of: record.id)
-        let values = connectors.settings.templateValues(
+        let values = connectors.settings.registrations.templateValues(
             provider: provider.slug, accessToken: secrets.accessToken, settingsJSON: record.settingsJSON, metadataJSON: record.metadataJSON)
         let checkedAt = Date()
         var failure: String?

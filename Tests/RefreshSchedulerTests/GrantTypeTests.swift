@@ -280,7 +280,8 @@ extension SchedulerHarness {
         configuration.maximumBackoff = .seconds(2)
         configuration.idleCheck = .seconds(1)
         return RefreshScheduler(
-            store: store, catalog: catalog, clients: clients, apps: apps, client: ProviderClient(timeout: .seconds(5)),
+            store: store, catalog: catalog, registrations: ProviderRegistrations(clients: clients, apps: apps),
+            client: ProviderClient(timeout: .seconds(5)),
             configuration: configuration, listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"))
     }
 

@@ -121,7 +121,7 @@ import Testing
         let config = directory.appendingPathComponent("resolverd.json").path
         try Data(#"{"providers": {"github": {"client_id": "cid", "client_secret_file": "\#(secret)"}}}"#.utf8).write(to: URL(fileURLWithPath: config))
         let listen = ListenAddress(host: "127.0.0.1", port: 0)
-        #expect(try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen).clients["github"] != nil)
+        #expect(try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen).registrations.clients["github"] != nil)
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: secret)
         do {
             _ = try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen)

@@ -79,32 +79,26 @@ import Testing
         #expect(untouched.role == nil && untouched.enabled == true)
     }
 
-    func configFile(_ json: String) throws -> ConfigFile {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resolverd-wire-\(UUID().uuidString).json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try ConfigFile.load(path: path)
-    }
-
     @Test func theConfigFileIsReadBySnakeCaseNames() throws {
-        let file = try configFile(
-            #"""
-            {
-              "public_url": "https://resolverd.example", "redirect_allowlist": ["https://app.example/done"],
-              "session_jwt": {"algorithm": "RS256", "secret_file": "/s", "public_key_file": "/k", "issuer": "i", "audience": "a",
-                              "leeway_seconds": 5},
-              "providers": {
-                "google_ads": {"client_id": "cid", "client_secret_file": "/c", "base_url": "http://127.0.0.1:1",
-                               "values": {"DEVELOPER_TOKEN": "t", "loginCustomerId": "1"}, "value_files": {"dev_token": "/d"},
-                               "override": {"docs_url": "x"}, "app_id": "42", "private_key_file": "/p", "allowed_hosts": ["h.example"]}
-              },
-              "custom_providers": [{"slug": "acme"}], "provider_timeout_seconds": 7,
-              "refresh": {"lead_seconds": 1, "concurrency": 2, "per_provider_concurrency": 3, "batch_size": 4, "lease_seconds": 5,
-                          "base_backoff_seconds": 6, "maximum_backoff_seconds": 7, "budget_floor_seconds": 8},
-              "webhook": {"url": "https://hooks.example", "secret_file": "/w"},
-              "cache_size": 9, "oauth": {"require_confirmation": true}
-            }
-            """#)
+        let file = try ConfigFile.load(
+            text:
+                #"""
+                {
+                  "public_url": "https://resolverd.example", "redirect_allowlist": ["https://app.example/done"],
+                  "session_jwt": {"algorithm": "RS256", "secret_file": "/s", "public_key_file": "/k", "issuer": "i", "audience": "a",
+                                  "leeway_seconds": 5},
+                  "providers": {
+                    "google_ads": {"client_id": "cid", "client_secret_file": "/c", "base_url": "http://127.0.0.1:1",
+                                   "values": {"DEVELOPER_TOKEN": "t", "loginCustomerId": "1"}, "value_files": {"dev_token": "/d"},
+                                   "override": {"docs_url": "x"}, "app_id": "42", "private_key_file": "/p", "allowed_hosts": ["h.example"]}
+                  },
+                  "custom_providers": [{"slug": "acme"}], "provider_timeout_seconds": 7,
+                  "refresh": {"lead_seconds": 1, "concurrency": 2, "per_provider_concurrency": 3, "batch_size": 4, "lease_seconds": 5,
+                              "base_backoff_seconds": 6, "maximum_backoff_seconds": 7, "budget_floor_seconds": 8},
+                  "webhook": {"url": "https://hooks.example", "secret_file": "/w"},
+                  "cache_size": 9, "oauth": {"require_confirmation": true}
+                }
+                """#)
         #expect(file.publicURL == "https://resolverd.example" && file.redirectAllowlist == ["https://app.example/done"])
         let jwt = try #require(file.sessionJWT)
         #expect(jwt.algorithm == "RS256" && jwt.secretFile == "/s" && jwt.publicKeyFile == "/k" && jwt.issuer == "i" && jwt.audience == "a")
@@ -126,7 +120,7 @@ import Testing
     @Test func configErrorsNameTheFileFields() {
         func reason(_ json: String) -> String {
             do {
-                _ = try configFile(json)
+                _ = try ConfigFile.load(text: json)
                 return "read"
             } catch {
                 return "\(error)"

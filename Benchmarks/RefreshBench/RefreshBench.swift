@@ -71,7 +71,8 @@ struct RefreshBench {
         let tally = OutcomeTally()
         let schedulerPool = pool(connection, connections: settings.databaseConnections, minimum: 2)
         let scheduler = RefreshScheduler(
-            store: ConnectorStore(pool: schedulerPool, cipher: cipher), catalog: providers.catalog, clients: providers.clients,
+            store: ConnectorStore(pool: schedulerPool, cipher: cipher), catalog: providers.catalog,
+            registrations: ProviderRegistrations(clients: providers.clients),
             client: ProviderClient(timeout: .seconds(15)), configuration: schedulerConfiguration(),
             listener: PGListener(configuration: connection, logger: logger), logger: logger,
             observe: { _, outcome, duration in tally.record(outcome, duration) })

@@ -26,9 +26,7 @@ public final class RefreshScheduler: Service, Sendable {
     public let store: ConnectorStore
     public let configuration: RefreshConfiguration
     let catalog: ProviderCatalog
-    let clients: [String: OAuthClient]
-    let apps: [String: GitHubApp]
-    let values: [String: [String: String]]
+    let registrations: ProviderRegistrations
     let client: ProviderClient
     let planner: RefreshPlanner
     let listener: PGListener?
@@ -51,8 +49,8 @@ public final class RefreshScheduler: Service, Sendable {
     private let webhook: WebhookSender?
 
     public init(
-        store: ConnectorStore, catalog: ProviderCatalog, clients: [String: OAuthClient], apps: [String: GitHubApp] = [:],
-        values: [String: [String: String]] = [:], client: ProviderClient, configuration: RefreshConfiguration, listener: PGListener?,
+        store: ConnectorStore, catalog: ProviderCatalog, registrations: ProviderRegistrations, client: ProviderClient,
+        configuration: RefreshConfiguration, listener: PGListener?,
         logger: Logger, observe: @escaping @Sendable (String, RefreshOutcome, Duration) -> Void = { _, _, _ in }, failures: FailureLog? = nil,
         time: any TimeSource = SystemTime()
     ) {
@@ -60,9 +58,7 @@ public final class RefreshScheduler: Service, Sendable {
         self.failures = failures ?? FailureLog(logger: logger)
         self.store = store
         self.catalog = catalog
-        self.clients = clients
-        self.apps = apps
-        self.values = values
+        self.registrations = registrations
         self.client = client
         self.configuration = configuration
         self.planner = RefreshPlanner(timing: configuration.timing)
@@ -332,16 +328,15 @@ public final class RefreshScheduler: Service, Sendable {
     }
 
     private func callProvider(_ provider: ProviderDefinition, _ leased: LeasedConnector) async throws -> TokenResponse {
-        let templateValues = TemplateValues(
-            accessToken: leased.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: leased.settingsJSON,
-            metadataJSON: leased.metadataJSON, config: values[provider.slug] ?? [:])
+        let templateValues = registrations.templateValues(
+            provider: provider.slug, accessToken: leased.accessToken, settingsJSON: leased.settingsJSON, metadataJSON: leased.metadataJSON)
         if provider.oauth?.grantType == .githubAppInstallation {
-            guard let app = apps[provider.slug] else {
+            guard let app = registrations.apps[provider.slug] else {
                 throw ConnectorError(.providerNotConfigured, message: "no GitHub App configured for \(provider.slug)")
             }
             return try await client.installationToken(provider: provider, app: app, values: templateValues)
         }
-        guard let oauthClient = clients[provider.slug] else {
+        guard let oauthClient = registrations.clients[provider.slug] else {
             throw ConnectorError(.providerNotConfigured, message: "no OAuth client configured for \(provider.slug)")
         }
         return try await client.refresh(
@@ -417,12 +412,12 @@ public final class RefreshScheduler: Service, Sendable {
         do {
             for (grant, held) in try await grants.takeUnconfirmed() {
                 if let provider = catalog.provider(grant.provider) {
-                    let templateValues = TemplateValues(
-                        accessToken: held.credential.accessToken, clientID: clients[provider.slug]?.clientID, settingsJSON: held.settingsJSON,
-                        metadataJSON: held.metadataJSON, config: values[provider.slug] ?? [:])
+                    let templateValues = registrations.templateValues(
+                        provider: provider.slug, accessToken: held.credential.accessToken, settingsJSON: held.settingsJSON,
+                        metadataJSON: held.metadataJSON)
                     do {
                         _ = try await client.revoke(
-                            provider: provider, client: clients[provider.slug], accessToken: held.credential.accessToken,
+                            provider: provider, client: registrations.clients[provider.slug], accessToken: held.credential.accessToken,
                             refreshToken: held.credential.refreshToken, values: templateValues)
                     } catch {
                         logger.warning("revoking an unconfirmed grant failed", metadata: ["provider": "\(grant.provider)", "error": "\(error)"])

@@ -37,7 +37,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             notes.append(settings.database == nil ? "database: the embedded development cluster" : "database: \(settings.database!)")
             notes.append("listen \(settings.listen), admin \(settings.adminListen)")
             let connectors = try settings.connectorsSettings()
-            let configured = connectors.clients.keys.sorted()
+            let configured = connectors.registrations.clients.keys.sorted()
             notes.append(
                 "providers: \(connectors.catalog.providers.count) in the catalog; OAuth clients for \(configured.isEmpty ? "none" : configured.joined(separator: ", "))"
             )

@@ -3,8 +3,9 @@ import Foundation
 import RefreshScheduler
 import ResolverCrypto
 
-/// The optional config file (`RESOLVERD_CONFIG`, JSON): what does not fit an environment variable. Secrets are
-/// never in it, only the paths of files that hold them (`client_secret_file`, `secret_file`).
+/// The optional config file (`RESOLVERD_CONFIG`, JSON read by ``JSONCoding``: `publicURL` is `public_url`): what
+/// does not fit an environment variable. Secrets are never in it, only the paths of files that hold them
+/// (`client_secret_file`, `secret_file`).
 struct ConfigFile: Decodable, Sendable {
     /// The daemon's public origin, as browsers reach it: the OAuth callback is `{public_url}/api/oauth/{provider}/callback`.
     var publicURL: String?
@@ -28,13 +29,6 @@ struct ConfigFile: Decodable, Sendable {
         /// The callback holds the tokens until the user who started the grant confirms it
         /// (`POST /api/oauth/{provider}/confirm`), against login CSRF.
         var requireConfirmation: Bool?
-        enum CodingKeys: String, CodingKey { case requireConfirmation = "require_confirmation" }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case publicURL = "public_url", redirectAllowlist = "redirect_allowlist", sessionJWT = "session_jwt", providers
-        case customProviders = "custom_providers", providerTimeoutSeconds = "provider_timeout_seconds", refresh, webhook
-        case cacheSize = "cache_size", oauth
     }
 
     /// The refresh scheduler's knobs; absent ones keep their defaults.
@@ -49,19 +43,12 @@ struct ConfigFile: Decodable, Sendable {
         var maximumBackoffSeconds: Int?
         /// The shortest refresh budget (default 10): one provider refresh per connector per max(this, lifetime / 4).
         var budgetFloorSeconds: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case leadSeconds = "lead_seconds", concurrency, perProviderConcurrency = "per_provider_concurrency", batchSize = "batch_size"
-            case leaseSeconds = "lease_seconds", baseBackoffSeconds = "base_backoff_seconds", maximumBackoffSeconds = "maximum_backoff_seconds"
-            case budgetFloorSeconds = "budget_floor_seconds"
-        }
     }
 
     /// Where `needs_reauth` events are POSTed, signed with HMAC-SHA256 by the secret in `secret_file`.
     struct Webhook: Decodable, Sendable {
         var url: String
         var secretFile: String
-        enum CodingKeys: String, CodingKey { case url, secretFile = "secret_file" }
     }
 
     struct SessionJWT: Decodable, Sendable {
@@ -72,10 +59,6 @@ struct ConfigFile: Decodable, Sendable {
         var issuer: String?
         var audience: String?
         var leewaySeconds: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case algorithm, secretFile = "secret_file", publicKeyFile = "public_key_file", issuer, audience, leewaySeconds = "leeway_seconds"
-        }
     }
 
     struct ProviderSettings: Decodable, Sendable {
@@ -93,11 +76,6 @@ struct ConfigFile: Decodable, Sendable {
         var privateKeyFile: String?
         /// Hosts besides the provider's own that its host-valued settings may name (a self-hosted PostHog).
         var allowedHosts: [String]?
-
-        enum CodingKeys: String, CodingKey {
-            case clientID = "client_id", clientSecretFile = "client_secret_file", baseURL = "base_url", values
-            case valueFiles = "value_files", override, appID = "app_id", privateKeyFile = "private_key_file", allowedHosts = "allowed_hosts"
-        }
     }
 
     static func load(path: String) throws -> ConfigFile {
@@ -105,7 +83,7 @@ struct ConfigFile: Decodable, Sendable {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "cannot read \(path)")
         }
         do {
-            return try JSONDecoder().decode(ConfigFile.self, from: data)
+            return try JSONCoding.decoder.decode(ConfigFile.self, from: data)
         } catch let error as DecodingError {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(path): \(error.readableDescription)")
         }
@@ -115,15 +93,14 @@ struct ConfigFile: Decodable, Sendable {
 /// What the connectors API needs from the configuration, validated once at start.
 struct ConnectorsSettings: Sendable {
     var catalog: ProviderCatalog
-    var clients: [String: OAuthClient]
-    var values: [String: [String: String]]
+    /// The OAuth clients, GitHub Apps and template values of the file's `providers`.
+    var registrations: ProviderRegistrations
     var redirectAllowlist: RedirectAllowlist
     /// The origin of the OAuth callback URL sent to providers.
     var publicURL: String
     var sessionVerifier: JWTVerifier?
     var providerTimeout: Duration
     var refresh: RefreshConfiguration
-    var apps: [String: GitHubApp]
     /// `cache_size` from the file, checked; nil when absent.
     var cacheSize: Int?
     /// `oauth.require_confirmation`: callbacks hold tokens until the initiating user confirms the grant.
@@ -146,9 +123,7 @@ struct ConnectorsSettings: Sendable {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: error.description)
         }
         var rebased = catalog.providers
-        clients = [:]
-        values = [:]
-        apps = [:]
+        var registrations = ProviderRegistrations()
         for (slug, provider) in file.providers ?? [:] {
             guard let index = rebased.firstIndex(where: { $0.slug == slug }) else {
                 throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): no such provider in the catalog")
@@ -167,25 +142,26 @@ struct ConnectorsSettings: Sendable {
             }
             if let clientID = provider.clientID {
                 let secret = try provider.clientSecretFile.map { try Self.readSecret($0, setting: "providers.\(slug).client_secret_file") }
-                clients[slug] = OAuthClient(clientID: clientID, clientSecret: secret)
+                registrations.clients[slug] = OAuthClient(clientID: clientID, clientSecret: secret)
             }
             var providerValues = provider.values ?? [:]
             for (name, path) in provider.valueFiles ?? [:] {
                 providerValues[name] = try Self.readSecret(path, setting: "providers.\(slug).value_files.\(name)")
             }
-            values[slug] = providerValues
+            registrations.values[slug] = providerValues
             if let appID = provider.appID {
                 guard let keyFile = provider.privateKeyFile else {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug): app_id needs private_key_file")
                 }
                 do {
-                    apps[slug] = try GitHubApp(
+                    registrations.apps[slug] = try GitHubApp(
                         appID: appID, privateKeyPEM: try Self.readSecret(keyFile, setting: "providers.\(slug).private_key_file"))
                 } catch let error as CryptoError {
                     throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "providers.\(slug).private_key_file: \(error)")
                 }
             }
         }
+        self.registrations = registrations
         do {
             self.catalog = try ProviderCatalog(rebased)
         } catch let error as CatalogError {
@@ -271,12 +247,5 @@ struct ConnectorsSettings: Sendable {
         } catch let error as SettingsError {
             throw SettingsError(setting: "RESOLVERD_CONFIG", reason: "\(error.setting): \(error.reason)")
         }
-    }
-
-    /// The template values of a connector of `provider`.
-    func templateValues(provider: String, accessToken: String?, settingsJSON: String, metadataJSON: String) -> TemplateValues {
-        TemplateValues(
-            accessToken: accessToken, clientID: clients[provider]?.clientID, settingsJSON: settingsJSON, metadataJSON: metadataJSON,
-            config: values[provider] ?? [:])
     }
 }

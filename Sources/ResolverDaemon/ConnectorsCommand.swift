@@ -50,9 +50,9 @@ struct ConnectorsCommand: AsyncParsableCommand {
         @Option(name: .customLong("oauth-json"), help: "A file holding the OAuth tokens as JSON.") var oauthJSON: String?
 
         struct OAuthTokens: Decodable {
-            var access_token: String
-            var refresh_token: String?
-            var expires_at: Date?
+            var accessToken: String
+            var refreshToken: String?
+            var expiresAt: Date?
             var scopes: [String]?
         }
 
@@ -68,16 +68,14 @@ struct ConnectorsCommand: AsyncParsableCommand {
                 guard !key.isEmpty else { throw ValidationError("\(apiKeyFile) is empty") }
                 credential = Credential(type: .apiKey, accessToken: key)
             } else {
-                let decoder = JSONDecoder()
-                decoder.dateDecodingStrategy = .iso8601
                 let tokens: OAuthTokens
                 do {
-                    tokens = try decoder.decode(OAuthTokens.self, from: Data(contentsOf: URL(fileURLWithPath: oauthJSON!)))
+                    tokens = try JSONCoding.decoder.decode(OAuthTokens.self, from: Data(contentsOf: URL(fileURLWithPath: oauthJSON!)))
                 } catch {
                     throw ValidationError("\(oauthJSON!) is not {\"access_token\": …} JSON with an RFC 3339 expires_at")
                 }
                 credential = Credential(
-                    type: .oauth, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresAt: tokens.expires_at,
+                    type: .oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt,
                     scopes: tokens.scopes ?? [])
             }
             // An imported OAuth token is scheduled for refresh like one connected through the API.

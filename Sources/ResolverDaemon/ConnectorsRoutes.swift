@@ -62,13 +62,7 @@ struct ConnectorsRoutes: Sendable {
         let (records, next) = try await runtime.store.page(userID: caller.userID, filter: filter, after: cursor, limit: limit)
         struct Body: Encodable {
             var connections: [ConnectionView]
-            var nextCursor: String?
-            enum CodingKeys: String, CodingKey { case connections, nextCursor = "next_cursor" }
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(connections, forKey: .connections)
-                try container.encode(nextCursor, forKey: .nextCursor)
-            }
+            @Nullable var nextCursor: String?
         }
         return try HTTPBodies.json(.ok, encoding: Body(connections: records.map { ConnectionView(record: $0) }, nextCursor: next?.token))
     }
@@ -94,7 +88,7 @@ struct ConnectorsRoutes: Sendable {
                 view.status = .pending
             case "pending", "pending_confirmation", "expired":
                 (view.status, view.error) = (.failed, "the authorization expired before the user finished it")
-            case "failed": (view.status, view.error) = (.failed, grant.error)
+            case "failed": (view.status, view.error) = (.failed, grant.error ?? view.error)
             default: break
             }
         }
@@ -107,7 +101,6 @@ struct ConnectorsRoutes: Sendable {
         var settings: [String: JSONValue]?
         var role: ConnectorRole?
         var workspaceID: String?
-        enum CodingKeys: String, CodingKey { case provider, apiKey = "api_key", settings, role, workspaceID = "workspace_id" }
     }
 
     private func connect(_ request: Request, logger: Logger) async throws -> Response {
@@ -124,7 +117,7 @@ struct ConnectorsRoutes: Sendable {
         }
         let settings = try provider.validatedSettings(body.settings ?? [:])
         let settingsJSON = JSONValue.object(settings).jsonText()
-        let values = connectors.settings.templateValues(
+        let values = connectors.settings.registrations.templateValues(
             provider: provider.slug, accessToken: body.apiKey, settingsJSON: settingsJSON, metadataJSON: "{}")
         let checkedAt = runtime.time.now
         let accountName = try await connectors.check(provider, values: values, logger: logger)
@@ -154,7 +147,8 @@ struct ConnectorsRoutes: Sendable {
             settings = try container.decodeIfPresent([String: JSONValue].self, forKey: .settings)
             enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled)
         }
-        enum CodingKeys: String, CodingKey { case role, settings, enabled }
+        /// For the hand-written `init(from:)`, which tells an explicit null from an absent key.
+        enum CodingKeys: CodingKey { case role, settings, enabled }
     }
 
     private func patch(_ request: Request, ref: String) async throws -> Response {
@@ -202,13 +196,7 @@ struct ConnectorsRoutes: Sendable {
             connectors.audit(caller, "refresh", "ok", record)
             struct Body: Encodable {
                 var refreshed: Bool
-                var expiresAt: Date?
-                enum CodingKeys: String, CodingKey { case refreshed, expiresAt = "expires_at" }
-                func encode(to encoder: any Encoder) throws {
-                    var container = encoder.container(keyedBy: CodingKeys.self)
-                    try container.encode(refreshed, forKey: .refreshed)
-                    try container.encode(expiresAt, forKey: .expiresAt)
-                }
+                @Nullable var expiresAt: Date?
             }
             return try HTTPBodies.json(.ok, encoding: Body(refreshed: true, expiresAt: refreshed.record.expiresAt))
         } catch let error as ConnectorError {
@@ -229,7 +217,7 @@ struct ConnectorsRoutes: Sendable {
         }
         let provider = try connectors.provider(record.provider)
         let secrets = try await runtime.store.secrets(of: record.id)
-        let values = connectors.settings.templateValues(
+        let values = connectors.settings.registrations.templateValues(
             provider: provider.slug, accessToken: secrets.accessToken, settingsJSON: record.settingsJSON, metadataJSON: record.metadataJSON)
         let checkedAt = runtime.time.now
         var failure: String?
@@ -248,8 +236,8 @@ struct ConnectorsRoutes: Sendable {
             var ok: Bool
             var latencyMS: Int
             var checkedAt: Date
+            /// Present only when the check failed.
             var error: String?
-            enum CodingKeys: String, CodingKey { case ok, latencyMS = "latency_ms", checkedAt = "checked_at", error }
         }
         let milliseconds = Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)
         return try HTTPBodies.json(.ok, encoding: Body(ok: failure == nil, latencyMS: milliseconds, checkedAt: checkedAt, error: failure))

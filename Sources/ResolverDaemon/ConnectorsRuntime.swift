@@ -49,10 +49,11 @@ struct ConnectorsRuntime: Sendable {
         guard let provider = settings.catalog.provider(record.provider), provider.revoke != nil else { return false }
         do {
             let secrets = try await store.secrets(of: record.id)
-            let values = settings.templateValues(
+            let values = settings.registrations.templateValues(
                 provider: provider.slug, accessToken: secrets.accessToken, settingsJSON: record.settingsJSON, metadataJSON: record.metadataJSON)
             return try await client.revoke(
-                provider: provider, client: settings.clients[provider.slug], accessToken: secrets.accessToken, refreshToken: secrets.refreshToken,
+                provider: provider, client: settings.registrations.clients[provider.slug], accessToken: secrets.accessToken,
+                refreshToken: secrets.refreshToken,
                 values: values)
         } catch {
             failures.record(
@@ -66,11 +67,11 @@ struct ConnectorsRuntime: Sendable {
     /// Revokes the tokens of a held grant that will not be stored (discarded or never confirmed).
     func revokeHeld(_ grant: Grant, _ held: HeldGrant, logger: Logger) async {
         guard let provider = settings.catalog.provider(grant.provider) else { return }
-        let values = settings.templateValues(
+        let values = settings.registrations.templateValues(
             provider: provider.slug, accessToken: held.credential.accessToken, settingsJSON: held.settingsJSON, metadataJSON: held.metadataJSON)
         do {
             _ = try await client.revoke(
-                provider: provider, client: settings.clients[provider.slug], accessToken: held.credential.accessToken,
+                provider: provider, client: settings.registrations.clients[provider.slug], accessToken: held.credential.accessToken,
                 refreshToken: held.credential.refreshToken, values: values)
         } catch {
             logger.warning("revoking a discarded grant failed", metadata: ["provider": "\(grant.provider)", "error": "\(error)"])

@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -25,11 +26,8 @@ enum HTTPBodies {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
     }
 
-    /// An `Encodable` answer; dates in RFC 3339 UTC.
+    /// An `Encodable` answer, as ``JSONCoding`` writes it: snake-case names, dates in RFC 3339 UTC.
     static func json(_ status: HTTPResponse.Status, encoding value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return json(status, Array(try encoder.encode(value)))
+        json(status, Array(try JSONCoding.encoder.encode(value)))
     }
 }

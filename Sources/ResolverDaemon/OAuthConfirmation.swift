@@ -22,9 +22,6 @@ extension OAuthRoutes {
             var grant: String
             var connectorID: String
             var confirmBy: Date
-            enum CodingKeys: String, CodingKey {
-                case confirmationRequired = "confirmation_required", provider, grant, connectorID = "connector_id", confirmBy = "confirm_by"
-            }
         }
         return try HTTPBodies.json(.ok, encoding: Body(provider: grant.provider, grant: code, connectorID: grant.connectorID, confirmBy: expiresAt))
     }

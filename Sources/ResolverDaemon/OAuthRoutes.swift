@@ -37,7 +37,7 @@ struct OAuthRoutes: Sendable {
         guard provider.type == .oauth, let oauth = provider.oauth else {
             throw APIError(.unprocessableContent, "not_oauth_provider", "\(provider.name) connects with an API key: use /api/connectors/connect")
         }
-        guard let client = connectors.settings.clients[slug] else {
+        guard let client = connectors.settings.registrations.clients[slug] else {
             throw APIError(.serviceUnavailable, "provider_not_configured", "the operator has not configured a client for \(provider.name)")
         }
         let query = request.uri.queryParameters
@@ -65,7 +65,7 @@ struct OAuthRoutes: Sendable {
         let settings = try provider.validatedSettings(given, allowVerified: true)
         let settingsJSON = JSONValue.object(settings).jsonText()
         let workspaceID = try caller.workspace(requested: query["workspace_id"].map(String.init).flatMap { $0.isEmpty ? nil : $0 })
-        let values = TemplateValues(clientID: client.clientID, settings: settings.stringValues, config: connectors.settings.values[slug] ?? [:])
+        let values = connectors.settings.registrations.templateValues(provider: slug, settings: settings.stringValues)
         let authorizeBase = try provider.url(for: .authorize, values: values).target
 
         let connectorID = try await runtime.store.reservePending(userID: caller.userID, workspaceID: workspaceID, provider: slug)
@@ -81,7 +81,6 @@ struct OAuthRoutes: Sendable {
             var authURL: String
             var connectorID: String
             var stateExpiresAt: Date
-            enum CodingKeys: String, CodingKey { case authURL = "auth_url", connectorID = "connector_id", stateExpiresAt = "state_expires_at" }
         }
         return try HTTPBodies.json(.ok, encoding: Body(authURL: authURL, connectorID: connectorID, stateExpiresAt: started.expiresAt))
     }
@@ -127,7 +126,7 @@ struct OAuthRoutes: Sendable {
         guard let code = query[Substring(oauth.codeParam ?? "code")].map(String.init), !code.isEmpty, code.utf8.count <= 4096 else {
             return try await fail("invalid_request", "the callback has no code", status: .badRequest)
         }
-        guard let client = connectors.settings.clients[slug] else {
+        guard let client = connectors.settings.registrations.clients[slug] else {
             return try await fail(
                 "provider_not_configured", "the operator has not configured a client for \(provider.name)", status: .serviceUnavailable)
         }
@@ -135,7 +134,8 @@ struct OAuthRoutes: Sendable {
         do {
             tokens = try await connectors.client.exchangeCode(
                 provider: provider, client: client, code: code, redirectURI: callbackURL(slug), codeVerifier: grant.codeVerifier,
-                values: connectors.settings.templateValues(provider: slug, accessToken: nil, settingsJSON: grant.settingsJSON, metadataJSON: "{}"))
+                values: connectors.settings.registrations.templateValues(
+                    provider: slug, accessToken: nil, settingsJSON: grant.settingsJSON, metadataJSON: "{}"))
         } catch let error as ConnectorError {
             return try await fail("invalid_settings", error.message, status: .unprocessableContent)
         } catch let failure as ProviderFailure {
@@ -163,7 +163,7 @@ struct OAuthRoutes: Sendable {
             logger.warning("cannot check the user's installations", metadata: ["provider": "\(slug)", "error": "\(failure)"])
             return try await fail("provider_unavailable", "\(provider.name) could not confirm the installation", status: .badGateway)
         }
-        let values = connectors.settings.templateValues(
+        let values = connectors.settings.registrations.templateValues(
             provider: slug, accessToken: tokens.accessToken, settingsJSON: settingsJSON, metadataJSON: JSONValue.object(metadata).jsonText())
         let accountName = try? await connectors.check(provider, values: values, logger: logger)
         if let accountName { metadata["account_name"] = .string(accountName) }
@@ -184,16 +184,8 @@ struct OAuthRoutes: Sendable {
         struct Body: Encodable {
             var connected: Bool
             var provider: String
-            var accountName: String?
+            @Nullable var accountName: String?
             var connectorID: String
-            enum CodingKeys: String, CodingKey { case connected, provider, accountName = "account_name", connectorID = "connector_id" }
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(connected, forKey: .connected)
-                try container.encode(provider, forKey: .provider)
-                try container.encode(accountName, forKey: .accountName)
-                try container.encode(connectorID, forKey: .connectorID)
-            }
         }
         return try HTTPBodies.json(.ok, encoding: Body(connected: true, provider: slug, accountName: accountName, connectorID: record.id))
     }
@@ -223,7 +215,7 @@ struct OAuthRoutes: Sendable {
             guard provider.oauth?.installationsURL != nil else {
                 throw ConnectorError(.invalidSettings, message: "\(provider.name) cannot confirm '\(setting.name)'")
             }
-            let values = connectors.settings.templateValues(
+            let values = connectors.settings.registrations.templateValues(
                 provider: provider.slug, accessToken: accessToken, settingsJSON: grant.settingsJSON, metadataJSON: "{}")
             guard try await connectors.client.installations(provider: provider, values: values).contains(candidate) else {
                 throw ConnectorError(.invalidSettings, message: "the \(setting.name) is not one this user's \(provider.name) account can reach")

@@ -221,28 +221,13 @@ final class ResolveFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         return !head.headers.contains(name: "expect")
     }
 
-    /// The services token: the value of the one header field that carries it, if that value is plain visible
-    /// ASCII (as every services token is; anything else goes to the router, whose header conversion may change
-    /// it). Two such fields are refused, as the router refuses them.
+    /// The services token as ``ServicesTokenHeader`` finds it, if it is plain visible ASCII (as every services
+    /// token is; anything else goes to the router, whose header conversion may change it).
     static func servicesToken(in headers: HTTPHeaders) -> String? {
-        var token: String?
-        for (name, value) in headers where name.utf8.count == tokenName.count && equalsIgnoringASCIICase(name, tokenName) {
-            guard token == nil, !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
-            token = value
+        guard let token = ServicesTokenHeader.token(in: headers), !token.isEmpty, token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return nil
         }
         return token
-    }
-
-    private static let tokenName = Array(ResolveRoutes.tokenField.canonicalName.utf8)
-
-    private static func equalsIgnoringASCIICase(_ name: String, _ lowercase: [UInt8]) -> Bool {
-        var index = 0
-        for byte in name.utf8 {
-            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            guard folded == lowercase[index] else { return false }
-            index += 1
-        }
-        return true
     }
 
     private func pass(_ head: HTTPRequestHead, context: ChannelHandlerContext) {

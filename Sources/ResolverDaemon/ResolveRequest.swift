@@ -7,12 +7,6 @@ struct ResolveRequest: Decodable, Sendable {
     var userID: String
     var minValidSeconds: Int?
 
-    enum CodingKeys: String, CodingKey {
-        case provider
-        case userID = "user_id"
-        case minValidSeconds = "min_valid_seconds"
-    }
-
     static let defaultMinValidSeconds = 60
     /// The most a caller may ask a token to stay valid: more would turn most resolves of hour-long tokens into
     /// refreshes (the refresh budget then answers the freshest token anyway).
@@ -35,14 +29,14 @@ struct ResolveRequest: Decodable, Sendable {
             && text.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || $0 == 0x5f }
     }
 
-    /// Decodes JSON, turning decoder failures into a 400 that says which field is wrong.
+    /// Decodes a request body (``JSONCoding``), turning decoder failures into a 400 that says which field is wrong.
     static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            return try JSONCoding.decoder.decode(T.self, from: Data(bytes))
         } catch DecodingError.keyNotFound(let key, _) {
-            throw APIError.invalidRequest("missing field \(key.stringValue)")
+            throw APIError.invalidRequest("missing field \(JSONCoding.wireName(key))")
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
-            let field = context.codingPath.map(\.stringValue).filter { Int($0) == nil }.last ?? "body"
+            let field = context.codingPath.filter { $0.intValue == nil }.last.map(JSONCoding.wireName) ?? "body"
             throw APIError.invalidRequest("field \(field) has the wrong type")
         } catch {
             throw APIError.invalidRequest("the body is not valid JSON")

@@ -9,8 +9,6 @@ import Timekeeping
 
 /// `POST /internal/v1/resolve` and `/internal/v1/resolve/batch`, for internal services holding a services token.
 struct ResolveRoutes: Sendable {
-    static let tokenField = HTTPField.Name("X-Reeve-Services-Token")!
-
     let runtime: ResolverRuntime
 
     func register(on router: Router<BasicRequestContext>) {
@@ -25,19 +23,7 @@ struct ResolveRoutes: Sendable {
     }
 
     private func caller(_ headers: HTTPFields) -> ServicesTokens.Entry? {
-        Self.servicesToken(in: headers).flatMap { runtime.tokens.current.authenticate($0) }
-    }
-
-    /// The services token: the value of the one header field that carries it, found by a plain scan (the fields'
-    /// subscript joins every value under the name through lazy sequences, which cost more than the rest of the
-    /// check). Two such fields are refused, as their joined value would be.
-    static func servicesToken(in headers: HTTPFields) -> String? {
-        var token: String?
-        for field in headers where field.name == tokenField {
-            guard token == nil else { return nil }
-            token = field.value
-        }
-        return token
+        ServicesTokenHeader.token(in: headers).flatMap { runtime.tokens.current.authenticate($0) }
     }
 
     private func resolveOne(_ request: Request, logger: Logger) async throws -> Response {

@@ -48,8 +48,7 @@ struct ResolverRuntime: Sendable {
         let schedulerLogger = logger
         let providers = ProviderClient(timeout: connectorsSettings.providerTimeout, requestLog: providerRequestLog)
         self.scheduler = RefreshScheduler(
-            store: store, catalog: connectorsSettings.catalog, clients: connectorsSettings.clients, apps: connectorsSettings.apps,
-            values: connectorsSettings.values, client: providers,
+            store: store, catalog: connectorsSettings.catalog, registrations: connectorsSettings.registrations, client: providers,
             configuration: connectorsSettings.refresh,
             listener: PGListener(configuration: pool.configuration.connection, logger: schedulerLogger, failures: failures),
             logger: logger,

@@ -45,7 +45,7 @@ struct UserAuthenticator: Sendable {
 
     /// The fields that say who calls. One of each at most: two (a proxy's and a client's, say) would be joined
     /// into one value by the fields' subscript, and which one counts must never be a guess.
-    static let identityFields: [HTTPField.Name] = [.authorization, ResolveRoutes.tokenField, userField]
+    static let identityFields: [HTTPField.Name] = [.authorization, ServicesTokenHeader.name, userField]
 
     func authenticate(_ request: Request) async throws -> UserCaller {
         for name in Self.identityFields where request.headers[values: name].count > 1 {
@@ -71,7 +71,7 @@ struct UserAuthenticator: Sendable {
                 throw Self.refused(error.code == .expired ? "the session token has expired" : "the session token is not valid")
             }
         }
-        if let token = request.headers[ResolveRoutes.tokenField] {
+        if let token = request.headers[ServicesTokenHeader.name] {
             guard let entry = services.current.authenticate(token) else { throw Self.refused("the services token is not valid") }
             guard let user = request.headers[Self.userField], UserIDs.isValid(user) else {
                 throw Self.refused("a services token acts for the user named in X-Reeve-User-Id")

@@ -37,7 +37,6 @@ public final class FakeOAuthProvider: FakeProvider {
         return FakeOAuthProvider(authority: authority, server: server)
     }
 
-    /// Stops the server, cutting off requests in flight, and waits until its socket is closed.
     /// Runs `body` with a fake started with `configuration`, and stops it however `body` ends.
     public static func with<Result>(
         _ configuration: Configuration, _ body: (FakeOAuthProvider) async throws -> Result
@@ -53,6 +52,7 @@ public final class FakeOAuthProvider: FakeProvider {
         }
     }
 
+    /// Stops the server, cutting off requests in flight, and waits until its socket is closed.
     public func shutdown() async {
         await server.shutdown()
     }

@@ -217,7 +217,7 @@ struct GrantTypeTests {
     }
 
     private static func definition(_ entry: String) throws -> ProviderDefinition {
-        try JSONDecoder().decode(ProviderDefinition.self, from: Data(entry.utf8))
+        try JSONCoding.decoder.decode(ProviderDefinition.self, from: Data(entry.utf8))
     }
 
     /// How `body` failed, as "rejected CODE permanent=BOOL STATUS" or the error itself; "none" when it did not fail.
@@ -280,7 +280,8 @@ extension SchedulerHarness {
         configuration.maximumBackoff = .seconds(2)
         configuration.idleCheck = .seconds(1)
         return RefreshScheduler(
-            store: store, catalog: catalog, clients: clients, apps: apps, client: ProviderClient(timeout: .seconds(5)),
+            store: store, catalog: catalog, registrations: ProviderRegistrations(clients: clients, apps: apps),
+            client: ProviderClient(timeout: .seconds(5)),
             configuration: configuration, listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"))
     }
 

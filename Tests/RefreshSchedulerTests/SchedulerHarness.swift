@@ -81,7 +81,8 @@ struct SchedulerHarness {
         configuration.idleCheck = .seconds(1)
         configuration.webhook = webhook
         return RefreshScheduler(
-            store: store, catalog: catalog, clients: clients ?? self.clients, client: ProviderClient(timeout: .seconds(5)),
+            store: store, catalog: catalog, registrations: ProviderRegistrations(clients: clients ?? self.clients),
+            client: ProviderClient(timeout: .seconds(5)),
             configuration: configuration,
             listener: PGListener(configuration: connection), logger: Logger(label: "test.scheduler"), failures: failures)
     }

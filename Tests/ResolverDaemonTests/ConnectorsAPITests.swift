@@ -99,6 +99,8 @@ import Testing
                     let items = try #require(page.object["connections"] as? [[String: Any]])
                     seen += items.compactMap { $0["provider"] as? String }
                     cursor = page.object["next_cursor"] as? String
+                    // Present on every page, null on the last.
+                    #expect(Set(page.object.keys) == ["connections", "next_cursor"])
                     pages += 1
                     // A connector added while paging comes after the pages already read, never inside them.
                     if pages == 1 {
@@ -182,7 +184,7 @@ import Testing
             let stripe = try await store.put(userID: "u_svc", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
             let klaviyo = try await store.put(
                 userID: "u_svc", provider: "klaviyo", credential: Credential(type: .apiKey, accessToken: try DaemonHarness.sampleKey()))
-            let headers: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
+            let headers: HTTPFields = [ServicesTokenHeader.name: harness.daemon.limitedToken, UserAuthenticator.userField: "u_svc"]
             try await harness.daemon.withAPI { client in
                 let list = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: headers)
                 #expect(list.status == .ok)
@@ -206,7 +208,7 @@ import Testing
                     headers: headers)
                 #expect(connect.status == .forbidden)
                 // The gateway's unrestricted token sees both.
-                let gateway: HTTPFields = [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
+                let gateway: HTTPFields = [ServicesTokenHeader.name: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_svc"]
                 let all = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: gateway)
                 #expect((all.object["connections"] as? [Any])?.count == 2)
             }
@@ -244,10 +246,10 @@ import Testing
                 // A services token acts for the user it names, and only with one.
                 let acting = try await client.api(
                     .get, "/api/connectors/list", bearer: nil,
-                    headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_auth"])
+                    headers: [ServicesTokenHeader.name: harness.daemon.gatewayToken, UserAuthenticator.userField: "u_auth"])
                 #expect(acting.status == .ok)
                 let nobody = try await client.api(
-                    .get, "/api/connectors/list", bearer: nil, headers: [ResolveRoutes.tokenField: harness.daemon.gatewayToken])
+                    .get, "/api/connectors/list", bearer: nil, headers: [ServicesTokenHeader.name: harness.daemon.gatewayToken])
                 #expect(nobody.status == .unauthorized)
             }
         }
@@ -260,9 +262,11 @@ import Testing
                 #expect(try await connectStripe(client, bearer: user, key: harness.goodKey).status == .created)
                 let ok = try await client.api(.post, "/api/connectors/stripe/test", bearer: user)
                 #expect(ok.status == .ok && ok.object["ok"] as? Bool == true && ok.object["checked_at"] is String)
+                #expect(Set(ok.object.keys) == ["ok", "latency_ms", "checked_at"])
                 harness.apiKeys.revoke(key: harness.goodKey)
                 let failing = try await client.api(.post, "/api/connectors/stripe/test", bearer: user)
                 #expect(failing.object["ok"] as? Bool == false)
+                #expect(Set(failing.object.keys) == ["ok", "latency_ms", "checked_at", "error"])
                 let status = try await client.api(.get, "/api/connectors/stripe", bearer: user)
                 #expect(status.object["health"] as? String == "failing")
             }

@@ -191,7 +191,7 @@ extension DaemonClient {
     /// POSTs `json` to the resolver with `token` (none when nil).
     func resolve(_ json: String, token: String?, path: String = "/internal/v1/resolve") async throws -> HTTPAnswer {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if let token { headers[ResolveRoutes.tokenField] = token }
+        if let token { headers[ServicesTokenHeader.name] = token }
         return try await execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: json))
     }
 }

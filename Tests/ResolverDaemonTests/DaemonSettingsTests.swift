@@ -7,12 +7,7 @@ import Testing
 @Suite struct DaemonSettingsTests {
     let base = ["DATABASE_URL": "postgres://resolverd@localhost/resolverd", "RESOLVERD_KEYS_DIR": "/etc/resolverd/keys"]
 
-    func configFile(_ json: String) throws -> ConfigFile {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resolverd-settings-\(UUID().uuidString).json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try ConfigFile.load(path: path)
-    }
+    func configFile(_ json: String) throws -> ConfigFile { try ConfigFile.load(text: json) }
 
     @Test func theDatabasePoolSizePipelineDepthAndIOThreadsHaveDefaultsAndLimits() throws {
         var environment = base

@@ -1,5 +1,5 @@
+import Connectors
 import Foundation
-import HTTPTypes
 import Testing
 @testable import ResolverDaemon
 
@@ -11,7 +11,7 @@ import Testing
     ])
     func theFastPathReadsWhatJSONDecoderReads(_ body: String) throws {
         let fast = try #require(ResolveRequest.fastParse(Array(body.utf8)))
-        let full = try JSONDecoder().decode(ResolveRequest.self, from: Data(body.utf8))
+        let full = try JSONCoding.decoder.decode(ResolveRequest.self, from: Data(body.utf8))
         #expect(fast.provider == full.provider && fast.userID == full.userID && fast.minValidSeconds == full.minValidSeconds)
     }
 
@@ -46,23 +46,5 @@ import Testing
         let key = Array(#"{"provider": "stripe", "user_id": "u", ""#.utf8) + [0xC3] + Array(#"": 1}"#.utf8)
         #expect(ResolveRequest.fastParse(value) == nil)
         #expect(ResolveRequest.fastParse(key) == nil)
-    }
-}
-
-@Suite struct ServicesTokenHeaderTests {
-    func fields(_ pairs: [(String, String)]) -> HTTPFields {
-        var fields = HTTPFields()
-        for (name, value) in pairs { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
-        return fields
-    }
-
-    @Test func theHeaderIsFoundWhateverItsCase() {
-        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*"), ("x-reeve-services-token", "t1")])) == "t1")
-        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t2")])) == "t2")
-        #expect(ResolveRoutes.servicesToken(in: fields([("Accept", "*/*")])) == nil)
-    }
-
-    @Test func twoTokensAreRefused() {
-        #expect(ResolveRoutes.servicesToken(in: fields([("X-Reeve-Services-Token", "t1"), ("x-reeve-services-token", "t2")])) == nil)
     }
 }

@@ -93,6 +93,22 @@ import Timekeeping
         }
     }
 
+    @Test func aClientThatIsNotABrowserIsToldWhatToConfirm() async throws {
+        try await ConnectorsHarness.with(requireConfirmation: true) { harness in
+            let key = try await harness.apiKey(for: "u_api_client")
+            try await harness.daemon.withAPI { client in
+                let started = try await client.api(.get, "/api/oauth/fake_oauth/authorize", bearer: key)
+                let back = try await harness.approve(try #require(started.object["auth_url"] as? String))
+                var components = URLComponents()
+                components.queryItems = back.sorted(by: { $0.key < $1.key }).map { URLQueryItem(name: $0.key, value: $0.value) }
+                let held = try await client.api(.get, "/api/oauth/fake_oauth/callback?\(components.percentEncodedQuery ?? "")", bearer: nil)
+                #expect(held.status == .ok, "\(held.text)")
+                #expect(Set(held.object.keys) == ["confirmation_required", "provider", "grant", "connector_id", "confirm_by"])
+                #expect(held.object["confirmation_required"] as? Bool == true && held.object["confirm_by"] is String)
+            }
+        }
+    }
+
     @Test func withoutTheSettingTheCallbackConnectsAtOnce() async throws {
         try await ConnectorsHarness.with { harness in
             let key = try await harness.apiKey(for: "u_plain")

@@ -15,7 +15,7 @@ import Testing
             let key = try await harness.apiKey(for: "u_dup")
             try await harness.daemon.withAPI { client in
                 var twoUsers = HTTPFields()
-                twoUsers[ResolveRoutes.tokenField] = harness.daemon.gatewayToken
+                twoUsers[ServicesTokenHeader.name] = harness.daemon.gatewayToken
                 twoUsers.append(HTTPField(name: UserAuthenticator.userField, value: "u_dup"))
                 twoUsers.append(HTTPField(name: UserAuthenticator.userField, value: "u_other"))
                 let users = try await client.api(.get, "/api/connectors/list", bearer: nil, headers: twoUsers)
@@ -28,7 +28,7 @@ import Testing
                 #expect(bearers.status == .badRequest, "\(bearers.text)")
 
                 var one = HTTPFields()
-                one[ResolveRoutes.tokenField] = harness.daemon.gatewayToken
+                one[ServicesTokenHeader.name] = harness.daemon.gatewayToken
                 one[UserAuthenticator.userField] = "u_dup"
                 #expect(try await client.api(.get, "/api/connectors/list", bearer: nil, headers: one).status == .ok)
             }
@@ -54,7 +54,7 @@ import Testing
 
                 // A services token acting for a user may name the workspace.
                 var service = HTTPFields()
-                service[ResolveRoutes.tokenField] = harness.daemon.gatewayToken
+                service[ServicesTokenHeader.name] = harness.daemon.gatewayToken
                 service[UserAuthenticator.userField] = "u_ws_service"
                 let named = try await client.api(
                     .post, "/api/connectors/connect", bearer: nil,
@@ -88,7 +88,7 @@ import Testing
                 userID: "u_role", provider: "stripe", credential: Credential(type: .apiKey, accessToken: harness.goodKey))
             try await harness.daemon.withAPI { client in
                 var limited = HTTPFields()
-                limited[ResolveRoutes.tokenField] = harness.daemon.limitedToken
+                limited[ServicesTokenHeader.name] = harness.daemon.limitedToken
                 limited[UserAuthenticator.userField] = "u_role"
                 let taken = try await client.api(
                     .patch, "/api/connectors/\(stripe.id)", bearer: nil, json: #"{"role": "primary_data_source"}"#, headers: limited)
@@ -121,7 +121,7 @@ import Testing
         let config = directory.appendingPathComponent("resolverd.json").path
         try Data(#"{"providers": {"github": {"client_id": "cid", "client_secret_file": "\#(secret)"}}}"#.utf8).write(to: URL(fileURLWithPath: config))
         let listen = ListenAddress(host: "127.0.0.1", port: 0)
-        #expect(try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen).clients["github"] != nil)
+        #expect(try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen).registrations.clients["github"] != nil)
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: secret)
         do {
             _ = try ConnectorsSettings(file: try ConfigFile.load(path: config), listen: listen)

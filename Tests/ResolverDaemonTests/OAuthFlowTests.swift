@@ -33,6 +33,7 @@ import Testing
                 let started = try await authorize(client, key: key)
                 let authURL = try #require(started["auth_url"] as? String)
                 let connectorID = try #require(started["connector_id"] as? String)
+                #expect(Set(started.keys) == ["auth_url", "connector_id", "state_expires_at"])
                 #expect(authURL.hasPrefix(harness.oauth.baseURL + "/authorize?"))
                 let sent = ConnectorsHarness.query(of: authURL)
                 #expect(
@@ -48,6 +49,7 @@ import Testing
                 #expect(done.object["connected"] as? Bool == true)
                 #expect(done.object["account_name"] as? String == harness.oauth.configuration.accountName)
                 #expect(done.object["connector_id"] as? String == connectorID)
+                #expect(Set(done.object.keys) == ["connected", "provider", "account_name", "connector_id"])
                 #expect(harness.oauth.counters.authorizationCodeExchanges == 1)
 
                 let connected = try await client.api(.get, "/api/connectors/\(connectorID)", bearer: key)

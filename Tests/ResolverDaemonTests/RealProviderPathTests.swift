@@ -47,6 +47,7 @@ import Testing
 
                     let refreshed = try await client.api(.post, "/api/connectors/\(id)/refresh", bearer: key)
                     #expect(refreshed.status == .ok, "\(refreshed.text)")
+                    #expect(Set(refreshed.object.keys) == ["refreshed", "expires_at"] && refreshed.object["expires_at"] is String)
                     let refresh = try #require(harness.requests.of("shopify", .refresh).first)
                     #expect(refresh.renderedHost == "acme-store.myshopify.com" && refresh.path == "/admin/oauth/access_token")
                     #expect(fake.counters.authorizationCodeExchanges == 1 && fake.counters.refreshGrants == 1)

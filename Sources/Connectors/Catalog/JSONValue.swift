@@ -88,13 +88,11 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Compact JSON text.
     public func jsonText() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+        (try? String(decoding: JSONCoding.encoder.encode(self), as: UTF8.self)) ?? "null"
     }
 
     /// Parses JSON text.
     public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONCoding.decoder.decode(JSONValue.self, from: Data(bytes))
     }
 }

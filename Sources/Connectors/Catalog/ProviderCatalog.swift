@@ -80,7 +80,7 @@ public struct ProviderCatalog: Sendable {
 
     static func decode(_ value: JSONValue, name: String) throws -> ProviderDefinition {
         do {
-            return try JSONDecoder().decode(ProviderDefinition.self, from: JSONEncoder().encode(value))
+            return try JSONCoding.decoder.decode(ProviderDefinition.self, from: JSONCoding.encoder.encode(value))
         } catch let error as DecodingError {
             let slug = value.object?["slug"]?.text.map { "'\($0)'" } ?? "an entry"
             throw CatalogError("\(name): provider \(slug) is malformed: \(error.readableDescription)")
@@ -88,7 +88,7 @@ public struct ProviderCatalog: Sendable {
     }
 
     static func encode(_ provider: ProviderDefinition) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(provider))
+        try JSONCoding.decoder.decode(JSONValue.self, from: JSONCoding.encoder.encode(provider))
     }
 }
 
@@ -102,11 +102,11 @@ extension DecodingError {
     /// Which field is wrong and how, in one line, naming no value (configuration and catalog errors use it).
     public var readableDescription: String {
         func path(_ context: DecodingError.Context) -> String {
-            let text = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            let text = context.codingPath.map { $0.intValue.map(String.init) ?? JSONCoding.wireName($0) }.joined(separator: ".")
             return text.isEmpty ? "the document" : text
         }
         switch self {
-        case .keyNotFound(let key, let context): return "\(path(context)): \(key.stringValue) is missing"
+        case .keyNotFound(let key, let context): return "\(path(context)): \(JSONCoding.wireName(key)) is missing"
         case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context)) has the wrong type"
         case .dataCorrupted(let context): return "\(path(context)) is not valid: \(context.debugDescription)"
         @unknown default: return "it does not match the expected format"

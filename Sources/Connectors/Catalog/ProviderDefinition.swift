@@ -1,5 +1,5 @@
 /// One provider of the catalog, in the catalog file's own format (`Catalog/providers.json`; custom providers in
-/// the config file use it too). Field names are the file's, in snake case.
+/// the config file use it too), read and written with ``JSONCoding``.
 public struct ProviderDefinition: Sendable, Codable, Hashable {
     public var slug: String
     public var name: String
@@ -62,17 +62,6 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
         /// The installations the user's own token may reach (GitHub's `GET /user/installations`): how a
         /// `verified` installation id is checked.
         public var installationsURL: String?
-
-        enum CodingKeys: String, CodingKey {
-            case authorizeURL = "authorize_url", tokenURL = "token_url", refreshURL = "refresh_url"
-            case clientAuth = "client_auth", tokenRequestFormat = "token_request_format", tokenRequestMethod = "token_request_method"
-            case clientIDParam = "client_id_param", clientSecretParam = "client_secret_param", codeParam = "code_param"
-            case pkce, scopes, scopeSeparator = "scope_separator", authorizeParams = "authorize_params", tokenParams = "token_params"
-            case grantType = "grant_type", refreshTokenRotation = "refresh_token_rotation"
-            case omitsRefreshTokenOnRefresh = "omits_refresh_token_on_refresh", defaultLifetimeSeconds = "default_lifetime_seconds"
-            case keepAliveSeconds = "keep_alive_seconds", errorStyle = "error_style", permanentErrors = "permanent_errors"
-            case installationTokenURL = "installation_token_url", installationsURL = "installations_url"
-        }
     }
 
     public enum ClientAuthentication: String, Sendable, Codable, Hashable {
@@ -128,14 +117,11 @@ public struct ProviderDefinition: Sendable, Codable, Hashable {
             public var username: String
             public var password: String
         }
-
-        enum CodingKeys: String, CodingKey {
-            case url, method, headers, basic, body, accountNamePath = "account_name_path"
-        }
     }
 
-    enum CodingKeys: String, CodingKey {
-        case slug, name, type, roles, docsURL = "docs_url", notes, settings, oauth, revoke, test, account, domains
+    /// Every field but `origin`: a catalog entry or an override must not say where calls go.
+    enum CodingKeys: CodingKey {
+        case slug, name, type, roles, docsURL, notes, settings, oauth, revoke, test, account, domains
     }
 
     /// What the connectors API tells clients this provider can do.

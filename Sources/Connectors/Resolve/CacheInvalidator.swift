@@ -16,7 +16,7 @@ public struct CacheInvalidator: Service {
     }
 
     private struct Change: Decodable {
-        var user_id: String
+        var userID: String
         var provider: String
     }
 
@@ -27,12 +27,12 @@ public struct CacheInvalidator: Service {
             case .listening: cache.setListening(true)
             case .disconnected: cache.setListening(false)
             case .notification(let note):
-                guard let change = try? JSONDecoder().decode(Change.self, from: Data(note.payload.utf8)) else {
+                guard let change = try? JSONCoding.decoder.decode(Change.self, from: Data(note.payload.utf8)) else {
                     logger.warning("unreadable change notification; clearing the cache")
                     cache.setListening(true)
                     continue
                 }
-                cache.invalidate(.init(userID: change.user_id, provider: change.provider))
+                cache.invalidate(.init(userID: change.userID, provider: change.provider))
             }
         }
         cache.setListening(false)

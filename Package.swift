@@ -50,6 +50,7 @@ let package = Package(
                 "CLibPQ",
                 "FailureLogging",
                 "CEventPoll",
+                "Timekeeping",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -39,7 +39,8 @@ public final class PGConnection: PGIOSource, @unchecked Sendable {
     var notificationHandler: (@Sendable (PGNotification) -> Void)?
     var closeWaiters: [CheckedContinuation<Void, Never>] = []
 
-    /// When the pool last handed this connection back; used for idle timeouts.
+    /// When the pool last handed this connection back, by the pool's time source; used for idle timeouts and
+    /// health checks.
     var lastUsed = ContinuousClock.now
 
     init(handle: OpaquePointer, loop: PGIOLoop) {

@@ -174,6 +174,7 @@ let package = Package(
                 "PGClient",
                 "PGLocalCluster",
                 "PGTestSupport",
+                "Timekeeping",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

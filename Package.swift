@@ -51,19 +51,19 @@ let package = Package(
                 "CLibPQ",
                 "FailureLogging",
                 "CEventPoll",
+                "Timekeeping",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // The hot path is checked by design (one task per connection, libpq under a lock); dynamic
-            // exclusivity checks on every class property access cost several percent of a query.
+            // No unsafeFlags here: SwiftPM refuses them in a dependency, and other packages are to depend on PGClient.
+            // The hot class properties skip dynamic exclusivity checks with `@exclusivity(unchecked)` instead.
             swiftSettings: strict + [
                 // Async functions run on their caller's executor instead of hopping to the global one at every
                 // call: a query crosses several of them, and each hop costs a runtime lock.
-                .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
-                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+                .enableUpcomingFeature("NonisolatedNonsendingByDefault")
             ]
         ),
         .target(
@@ -180,6 +180,7 @@ let package = Package(
                 "PGClient",
                 "PGLocalCluster",
                 "PGTestSupport",
+                "Timekeeping",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

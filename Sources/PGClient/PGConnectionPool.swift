@@ -2,13 +2,18 @@ public import FailureLogging
 public import Logging
 import NIOConcurrencyHelpers
 public import ServiceLifecycle
+import Timekeeping
 
 /// A pool of connections, run as a `Service`: it opens up to `maxConnections`, hands them out one task at a
 /// time, drops broken ones, and in `run()` keeps the minimum open and closes idle ones.
+///
+/// Its timing rules run by ``PGPoolConfiguration/time``; only the wait for leased connections at shutdown, a
+/// bound on real I/O, keeps to the system's clock.
 public final class PGConnectionPool: Service, Sendable {
     public let configuration: PGPoolConfiguration
     private let connection: PGConnectionConfiguration
     private let logger: Logger
+    private let time: any TimeSource
     private let state = NIOLockedValueBox(State())
 
     private struct Waiter {
@@ -62,6 +67,7 @@ public final class PGConnectionPool: Service, Sendable {
         self.configuration = configuration
         self.connection = configuration.effectiveConnection
         self.logger = logger
+        self.time = configuration.time
         self.failures = failures ?? FailureLog(logger: logger)
     }
 
@@ -140,6 +146,7 @@ public final class PGConnectionPool: Service, Sendable {
     private func joinShared() -> PGConnection? {
         let depth = configuration.pipelineDepth
         let loop = PGIOLoop.current
+        let now = time.instant
         return state.withLockedValue { state -> PGConnection? in
             guard !state.isClosed else { return nil }
             func sharedIndex(onLoop: Bool) -> Int? {
@@ -152,7 +159,7 @@ public final class PGConnectionPool: Service, Sendable {
                 state.idle.indices.last { index in
                     let connection = state.idle[index]
                     return (!onLoop || connection.loop === loop) && connection.isUsable
-                        && connection.lastUsed.duration(to: .now) <= configuration.healthCheckInterval
+                        && connection.lastUsed.duration(to: now) <= configuration.healthCheckInterval
                 }
             }
             if loop != nil, let index = sharedIndex(onLoop: true) {
@@ -229,7 +236,7 @@ public final class PGConnectionPool: Service, Sendable {
 
     /// A connection idle for longer than the health-check interval answers `SELECT 1` before it is used.
     private func checkedIfStale(_ connection: PGConnection) async throws -> PGConnection {
-        guard connection.lastUsed.duration(to: .now) > configuration.healthCheckInterval else { return connection }
+        guard connection.lastUsed.duration(to: time.instant) > configuration.healthCheckInterval else { return connection }
         do {
             try await connection.execute(unsafeSQL: "SELECT 1")
             return connection
@@ -264,7 +271,7 @@ public final class PGConnectionPool: Service, Sendable {
             defer { state.nextWaiterID += 1 }
             return state.nextWaiterID
         }
-        let deadline = ContinuousClock.now + configuration.acquireTimeout
+        let deadline = time.instant + configuration.acquireTimeout
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 var discarded: [PGConnection] = []
@@ -309,9 +316,9 @@ public final class PGConnectionPool: Service, Sendable {
                 return first.deadline
             }
             guard let next else { return }
-            try? await Task.sleep(until: next, clock: .continuous)
+            try? await time.sleep(until: next)
             let expired = state.withLockedValue { state -> [Waiter] in
-                let now = ContinuousClock.now
+                let now = time.instant
                 let count = state.waiters.prefix(while: { $0.deadline <= now }).count
                 defer { state.waiters.removeFirst(count) }
                 return Array(state.waiters.prefix(count))
@@ -334,7 +341,7 @@ public final class PGConnectionPool: Service, Sendable {
     /// Returns a leased connection: to a waiter, to the idle list, or closed if it is broken or mid-transaction.
     private func release(_ connection: PGConnection) {
         let reusable = connection.isReusable
-        connection.lastUsed = .now
+        connection.lastUsed = time.instant
         enum Next {
             case none
             case hand(Waiter)
@@ -376,7 +383,7 @@ public final class PGConnectionPool: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.maintain()
-                try? await Task.sleep(for: self.configuration.maintenanceInterval)
+                try? await self.time.sleep(for: self.configuration.maintenanceInterval)
             }
         }
         await shutdown()
@@ -384,7 +391,7 @@ public final class PGConnectionPool: Service, Sendable {
 
     /// One maintenance pass: close connections idle past the timeout, open up to the minimum.
     func maintain() async {
-        let now = ContinuousClock.now
+        let now = time.instant
         let (expired, missing) = state.withLockedValue { state -> ([PGConnection], Int) in
             guard !state.isClosed else { return ([], 0) }
             var expired: [PGConnection] = []
@@ -428,6 +435,8 @@ public final class PGConnectionPool: Service, Sendable {
         }
         idle.forEach { $0.close() }
         waiters.forEach { $0.continuation.resume(throwing: PGError(.poolClosed, message: "the connection pool is shut down")) }
+        // The system's clock, not `time`: this bounds how long real statements take to finish, and a test's
+        // manual time, which nobody advances during shutdown, would make it wait for ever.
         let deadline = ContinuousClock.now + .seconds(10)
         while state.withLockedValue({ $0.leased > 0 }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

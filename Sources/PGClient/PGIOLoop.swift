@@ -67,11 +67,17 @@ public final class PGIOLoop: TaskExecutor, @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private let lock = NIOLock()
-    private var sources: [UInt64: any PGIOSource] = [:]
+    // The properties read on every job and every readiness event skip Swift's dynamic exclusivity checks
+    // (`@exclusivity(unchecked)`), which cost several percent of a query; each says why no two accesses overlap.
+    /// Safe unchecked: read and written only under `lock`.
+    @exclusivity(unchecked) private var sources: [UInt64: any PGIOSource] = [:]
     private var nextToken: UInt64 = 1
-    private var jobs: [UnownedJob] = []
-    private var sleeping = false
-    private var thread = pthread_t()
+    /// Safe unchecked: read and written only under `lock`.
+    @exclusivity(unchecked) private var jobs: [UnownedJob] = []
+    /// Safe unchecked: read and written only under `lock`.
+    @exclusivity(unchecked) private var sleeping = false
+    /// Safe unchecked: written once, by the loop's own thread before `init` returns; only read afterwards.
+    @exclusivity(unchecked) private var thread = pthread_t()
     private static let wakeToken: UInt64 = 0
 
     private init(name: String) {

@@ -1,3 +1,5 @@
+public import Timekeeping
+
 /// How a ``PGConnectionPool`` connects and how many connections it keeps.
 public struct PGPoolConfiguration: Sendable {
     public var connection: PGConnectionConfiguration
@@ -19,6 +21,9 @@ public struct PGPoolConfiguration: Sendable {
     public var pipelineDepth: Int = 4
     /// How often the pool's `run()` closes idle connections, checks health and tops up to the minimum.
     public var maintenanceInterval: Duration = .seconds(1)
+    /// The clock the timing rules above run by (idle timeout, health checks, acquire timeout, maintenance
+    /// interval): the system's in the daemon, a `ManualTime` in tests of those rules.
+    public var time: any TimeSource = SystemTime()
 
     public init(connection: PGConnectionConfiguration) {
         self.connection = connection
